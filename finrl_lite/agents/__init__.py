@@ -1,0 +1,1 @@
+"""finrl_lite.agents (arrives with its issue)."""

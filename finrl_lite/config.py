@@ -1,0 +1,244 @@
+"""Typed configuration (pydantic v2) loaded from YAML, with ``section.key=value`` overrides.
+
+Every model forbids unknown keys, and :func:`load_config` turns any validation failure into a
+:class:`~finrl_lite.errors.ConfigError` naming the file, the field path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from finrl_lite.errors import ConfigError
+
+__all__ = [
+    "AppConfig",
+    "AlpacaConfig",
+    "CacheConfig",
+    "CleaningConfig",
+    "DataConfig",
+    "SplitRange",
+    "SyntheticConfig",
+    "YahooConfig",
+    "apply_overrides",
+    "load_config",
+]
+
+SourceName = Literal["synthetic", "csv", "parquet", "yahoofinance", "alpaca"]
+
+FINRL_DEFAULT_INDICATORS = ["macd", "boll_ub", "boll_lb", "rsi_30", "cci_30", "dx_30", "close_30_sma", "close_60_sma"]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(StrictModel):
+    """The embedded synthetic market (the default source)."""
+
+    num_tickers: int = Field(10, ge=1, le=5000, description="Number of synthetic tickers.")
+    seed: int = Field(0, ge=0, description="Seed of the generator; the same seed gives the same bytes.")
+    num_factors: int = Field(3, ge=0, le=50, description="Sector factors besides the market factor.")
+    correlation_band: tuple[float, float] = Field(
+        (0.2, 0.45),
+        description="Target band of the average pairwise correlation of returns; the generator aims at its middle.",
+    )
+    annual_volatility: float = Field(0.25, gt=0.0, le=3.0, description="Typical annualised volatility of a ticker.")
+    annual_drift: float = Field(0.07, ge=-1.0, le=1.0, description="Average annual log drift.")
+    tail_dof: float = Field(4.0, gt=2.0, le=100.0, description="Student-t degrees of freedom of the shocks (fat tails).")
+    garch_alpha: float = Field(0.08, ge=0.0, lt=1.0, description="GARCH(1,1) reaction to the last squared shock.")
+    garch_beta: float = Field(0.9, ge=0.0, lt=1.0, description="GARCH(1,1) persistence of variance.")
+    jump_intensity: float = Field(0.01, ge=0.0, le=1.0, description="Probability of a price jump per ticker per day.")
+    jump_scale: float = Field(0.05, ge=0.0, le=1.0, description="Standard deviation of a jump's log size.")
+    ragged: bool = Field(False, description="Give one ticker a late listing and another a delisting.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SyntheticConfig:
+        lo, hi = self.correlation_band
+        if not 0.0 <= lo < hi < 1.0:
+            raise ValueError(f"correlation_band must satisfy 0 <= low < high < 1, got {self.correlation_band}")
+        if self.garch_alpha + self.garch_beta >= 1.0:
+            raise ValueError("garch_alpha + garch_beta must be < 1 (stationary variance)")
+        return self
+
+
+class CleaningConfig(StrictModel):
+    """How raw bars are checked and aligned."""
+
+    calendar: str | None = Field(
+        None, description="exchange_calendars name (XNYS, XLON, 24/7, ...); None: XNYS, or 24/7 for crypto sources."
+    )
+    on_bad_rows: Literal["drop", "error"] = Field("drop", description="Impossible bars are dropped (reported) or an error.")
+    align_to_calendar: bool = Field(True, description="Reindex every ticker on the calendar's sessions.")
+
+
+class YahooConfig(StrictModel):
+    """yfinance download options."""
+
+    auto_adjust: bool = Field(True, description="Adjust OHLC for splits and dividends (yfinance auto_adjust).")
+    retries: int = Field(3, ge=0, le=10, description="Retries after a failed request.")
+    backoff_seconds: float = Field(1.0, ge=0.0, le=60.0, description="First retry delay; doubled each retry.")
+    timeout_seconds: float = Field(30.0, gt=0.0, description="Per-request timeout.")
+
+
+class AlpacaConfig(StrictModel):
+    """alpaca-py historical bars options (keys come only from APCA_API_KEY_ID / APCA_API_SECRET_KEY)."""
+
+    feed: Literal["iex", "sip"] = Field("iex", description="Data feed; free accounts have iex.")
+    adjustment: Literal["raw", "split", "dividend", "all"] = Field("all", description="Corporate-action adjustment.")
+    crypto: bool = Field(False, description="Use the crypto historical client (tickers like BTC/USD).")
+
+
+class CacheConfig(StrictModel):
+    """Cache of processed data (parquet files keyed by a hash of everything that shapes them)."""
+
+    enabled: bool = Field(True, description="Read and write the cache.")
+    dir: str = Field("~/.cache/finrl_lite", description="Folder of cached files.")
+
+
+class SplitRange(StrictModel):
+    """An inclusive date range."""
+
+    start: dt.date | dt.datetime
+    end: dt.date | dt.datetime
+
+
+class DataConfig(StrictModel):
+    """Where the data comes from and how it is processed."""
+
+    source: SourceName = Field("synthetic", description="Data source.")
+    tickers: list[str] = Field(default_factory=list, description="Tickers; empty means all (file) or generated names (synthetic).")
+    start: dt.date | dt.datetime = Field(dt.date(2015, 1, 2), description="First date (inclusive).")
+    end: dt.date | dt.datetime = Field(dt.date(2019, 12, 31), description="Last date (inclusive).")
+    interval: str = Field("1d", description="Bar interval: 1d, or intraday 1m, 5m, 15m, 30m, 1h.")
+    path: str | None = Field(None, description="File for the csv / parquet sources (long format; .gz accepted).")
+    indicators: list[str] = Field(default_factory=lambda: list(FINRL_DEFAULT_INDICATORS), description="Indicator names.")
+    turbulence: bool = Field(True, description="Add the turbulence index (Mahalanobis distance of returns).")
+    turbulence_window: int = Field(252, ge=10, le=5000, description="Trailing window of the turbulence index, in bars.")
+    vix: bool = Field(False, description="Add the VIX series from the source (synthetic and yahoofinance have one).")
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    yahoofinance: YahooConfig = Field(default_factory=YahooConfig)
+    alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
+    splits: dict[str, SplitRange] = Field(default_factory=dict, description="Named date ranges: train, validation, test, trade.")
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        from finrl_lite.data_processors.intervals import parse_interval
+
+        parse_interval(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if _as_datetime(self.start) > _as_datetime(self.end):
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        if self.source in ("csv", "parquet") and not self.path:
+            raise ValueError(f"source '{self.source}' needs data.path")
+        return self
+
+
+def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+
+
+class AppConfig(StrictModel):
+    """A whole finrl-lite configuration file."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str = "--set") -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"{origin} '{item}': expected section.key=value")
+        dotted, text = item.split("=", 1)
+        keys = [k for k in dotted.strip().split(".") if k]
+        if not keys:
+            raise ConfigError(f"{origin} '{item}': empty key")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{origin} '{item}': value is not valid YAML ({exc})") from exc
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{origin} '{item}': '{key}' is a value, not a section")
+            node = child
+        node[keys[-1]] = value
+    return raw
+
+
+def _format_validation_error(origin: str, err: ValidationError, model: type[BaseModel]) -> str:
+    lines = [f"{origin}: invalid configuration"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, [str(p) for p in e["loc"][:-1]])
+            msg = f"unknown key; allowed keys here: {', '.join(allowed)}"
+        elif "input" in e and e["type"] not in ("missing",):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  {path}: {msg}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(model: type[BaseModel], path: list[str]) -> list[str]:
+    current: Any = model
+    for key in path:
+        fld = getattr(current, "model_fields", {}).get(key)
+        if fld is None:
+            return []
+        current = fld.annotation
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> AppConfig:
+    """Load a YAML config file, apply overrides and validate.
+
+    Args:
+        path: YAML file, or None for the defaults.
+        overrides: ``section.key=value`` strings, applied in order.
+
+    Raises:
+        ConfigError: missing or unreadable file, bad YAML, unknown key, wrong type or out-of-range value.
+    """
+    origin = str(path) if path is not None else "<defaults>"
+    raw: Any = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{origin}: config file not found")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{origin}: cannot read config file ({exc})") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{origin}: not valid YAML ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{origin}: top level must be a mapping of sections, got {type(raw).__name__}")
+    apply_overrides(raw, overrides or [])
+    try:
+        return AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        if overrides:
+            origin = f"{origin} (with --set {' '.join(overrides)})"
+        raise ConfigError(_format_validation_error(origin, exc, AppConfig)) from None
+
+
+def dump_config(config: AppConfig) -> str:
+    """The resolved config as YAML (what a run directory stores)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,1 @@
+"""finrl_lite.envs (arrives with its issue)."""

@@ -1,0 +1,1 @@
+"""finrl_lite.trade (arrives with its issue)."""

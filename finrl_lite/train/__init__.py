@@ -1,0 +1,1 @@
+"""finrl_lite.train (arrives with its issue)."""

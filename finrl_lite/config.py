@@ -55,7 +55,7 @@ class SyntheticConfig(StrictModel):
     garch_alpha: float = Field(0.08, ge=0.0, lt=1.0, description="GARCH(1,1) reaction to the last squared shock.")
     garch_beta: float = Field(0.9, ge=0.0, lt=1.0, description="GARCH(1,1) persistence of variance.")
     jump_intensity: float = Field(0.01, ge=0.0, le=1.0, description="Probability of a price jump per ticker per day.")
-    jump_scale: float = Field(0.05, ge=0.0, le=1.0, description="Standard deviation of a jump's log size.")
+    jump_scale: float = Field(0.03, ge=0.0, le=1.0, description="Standard deviation of a jump's log size.")
     ragged: bool = Field(False, description="Give one ticker a late listing and another a delisting.")
 
     @model_validator(mode="after")

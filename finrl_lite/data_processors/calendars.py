@@ -1,0 +1,42 @@
+"""Exchange calendars (exchange_calendars): the grid of bars that every ticker is aligned to."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from finrl_lite.data_processors.intervals import is_intraday, parse_interval
+from finrl_lite.errors import DataError
+
+__all__ = ["bar_grid"]
+
+
+def _calendar(name: str, start: pd.Timestamp, end: pd.Timestamp):  # type: ignore[no-untyped-def]
+    import exchange_calendars as xcals
+
+    if name not in xcals.get_calendar_names():
+        raise DataError(f"unknown exchange calendar '{name}'; e.g. XNYS, XNAS, XLON, XSHG, 24/7 (exchange_calendars names)")
+    first = min(start.normalize(), pd.Timestamp.now().normalize()) - pd.Timedelta(days=7)
+    last = max(end.normalize(), first) + pd.Timedelta(days=7)
+    return xcals.get_calendar(name, start=first, end=last)
+
+
+def bar_grid(calendar: str, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> pd.DatetimeIndex:
+    """Every bar timestamp of ``calendar`` in ``[start, end]``.
+
+    Daily bars are session dates (tz-naive midnight); intraday bars are tz-naive UTC bar-open times.
+    """
+    cal = _calendar(calendar, start, end)
+    if not is_intraday(interval):
+        step = parse_interval(interval)
+        sessions = cal.sessions_in_range(start.normalize(), end.normalize())
+        if step > pd.Timedelta(days=1):  # weekly: the first session of each period
+            sessions = pd.DatetimeIndex(pd.Series(sessions, index=sessions).resample(step).first().dropna().values)
+        return pd.DatetimeIndex(sessions).tz_localize(None) if sessions.tz is not None else pd.DatetimeIndex(sessions)
+    first_session = cal.date_to_session(start.normalize(), direction="next")
+    last_session = cal.date_to_session(end.normalize(), direction="previous")
+    if first_session > last_session:
+        return pd.DatetimeIndex([])
+    period = f"{int(parse_interval(interval) / pd.Timedelta(minutes=1))}min"
+    index = cal.trading_index(first_session, last_session, period=period, intervals=False, force=True)
+    index = index.tz_convert("UTC").tz_localize(None)
+    return index[(index >= start) & (index <= end + (pd.Timedelta(days=1) if end == end.normalize() else pd.Timedelta(0)))]

@@ -1,0 +1,274 @@
+"""`DataProcessor`: FinRL's download -> clean -> indicators -> turbulence/VIX -> arrays, done right.
+
+Example:
+    >>> dp = DataProcessor("synthetic", num_tickers=5, seed=1)
+    >>> df = dp.download([], "2018-01-01", "2019-12-31", "1d")
+    >>> df = dp.add_turbulence(dp.add_indicators(dp.clean(df), ["macd", "rsi_30"]), window=60)
+    >>> market = dp.to_market_data(df)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from finrl_lite.data_processors.cache import DataCache, cache_key
+from finrl_lite.data_processors.cleaning import CleaningReport, clean_frame
+from finrl_lite.data_processors.indicators import check_indicator_names, compute_indicators, warmup_bars
+from finrl_lite.data_processors.market_data import MarketData
+from finrl_lite.data_processors.panel import to_wide, wide_to_columns
+from finrl_lite.data_processors.risk import turbulence
+from finrl_lite.data_processors.sources import make_source
+from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
+from finrl_lite.data_processors.splits import Splits
+from finrl_lite.errors import DataError
+
+__all__ = ["DataProcessor", "PreparedData", "prepare_data", "MARKET_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+MARKET_COLUMNS = ("turbulence", "vix", "index")
+"""Per-date series; in the long frame they repeat on every ticker's row (as in FinRL)."""
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+
+
+class DataProcessor:
+    """One data source plus the processing steps FinRL users know.
+
+    Args:
+        source: ``synthetic`` (default), ``csv``, ``parquet``, ``yahoofinance`` or ``alpaca``.
+        calendar: exchange_calendars name for cleaning; None: the source's default (XNYS; 24/7 for crypto).
+        on_bad_rows: impossible bars are dropped and reported (``drop``) or raise (``error``).
+        align_to_calendar: reindex every ticker on the calendar's bars.
+        indicator_backend: ``numpy``, or ``cupy`` to compute indicators on a GPU.
+        **options: the source's own options (e.g. ``path=`` for csv, ``seed=`` for synthetic).
+    """
+
+    def __init__(
+        self,
+        source: str = "synthetic",
+        *,
+        calendar: str | None = None,
+        on_bad_rows: Literal["drop", "error"] = "drop",
+        align_to_calendar: bool = True,
+        indicator_backend: str = "numpy",
+        **options: Any,
+    ) -> None:
+        self.source_name = source
+        self.source = make_source(source, **options)
+        self.calendar = calendar or self.source.default_calendar
+        self.on_bad_rows = on_bad_rows
+        self.align_to_calendar = align_to_calendar
+        self.indicator_backend = indicator_backend
+        self.interval = "1d"
+        self.report = CleaningReport(calendar=self.calendar)
+
+    # ------------------------------------------------------------------ steps
+    def download(self, tickers: Sequence[str], start: object, end: object, interval: str = "1d") -> pd.DataFrame:
+        """Long frame ``date, tic, open, high, low, close, volume`` from the source."""
+        self.interval = interval
+        return self.source.download(tickers, start, end, interval)
+
+    def clean(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Drop duplicates and impossible bars, align to the calendar, forward-fill; adds ``valid``."""
+        out, self.report = clean_frame(
+            df,
+            calendar=self.calendar,
+            interval=self.interval,
+            on_bad_rows=self.on_bad_rows,
+            align_to_calendar=self.align_to_calendar,
+            origin=self.source_name,
+        )
+        return out
+
+    def add_indicators(self, df: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+        """Add indicator columns, computed for all tickers at once."""
+        check_indicator_names(names)
+        if not names:
+            return df
+        dates, tickers, wide = to_wide(df, _OHLCV)
+        values = compute_indicators(wide, names, backend=self.indicator_backend)
+        return wide_to_columns(df, dates, tickers, values)
+
+    def add_turbulence(self, df: pd.DataFrame, window: int = 252) -> pd.DataFrame:
+        """Add ``turbulence``: Mahalanobis distance of each bar's returns against the trailing ``window``."""
+        dates, tickers, wide = to_wide(df, ["close"])
+        valid = _valid_mask(df, dates, tickers, wide["close"])
+        series = turbulence(wide["close"], valid, window=window)
+        return _add_market_series(df, "turbulence", pd.Series(series, index=dates))
+
+    def add_vix(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Add ``vix`` from the source (forward-filled onto the frame's dates, never backwards)."""
+        getter = getattr(self.source, "download_vix", None)
+        start, end = df["date"].min(), df["date"].max()
+        series = getter(start, end, self.interval) if getter is not None else None
+        if series is None:
+            raise DataError(
+                f"source '{self.source_name}' has no VIX series; use turbulence, or a source with one (synthetic, yahoofinance)"
+            )
+        return _add_market_series(df, "vix", series)
+
+    def add_index(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Add the source's market ``index`` series when it has one (the synthetic source does)."""
+        getter = getattr(self.source, "download_index", None)
+        if getter is None:
+            raise DataError(f"source '{self.source_name}' has no index series")
+        return _add_market_series(df, "index", getter(df["date"].min(), df["date"].max(), self.interval))
+
+    def to_market_data(self, df: pd.DataFrame, splits: Splits | None = None) -> MarketData:
+        """Dense :class:`MarketData` from a processed long frame (all numeric columns become fields)."""
+        for col in ("date", "tic", *REQUIRED_COLUMNS[2:]):
+            if col not in df.columns:
+                raise DataError(f"frame has no column '{col}'")
+        features = [
+            c
+            for c in df.columns
+            if c not in ("date", "tic", "valid", *_OHLCV, *MARKET_COLUMNS) and pd.api.types.is_numeric_dtype(df[c])
+        ]
+        market_cols = [c for c in MARKET_COLUMNS if c in df.columns]
+        dates, tickers, wide = to_wide(df, [*_OHLCV, *features])
+        valid = _valid_mask(df, dates, tickers, wide["close"])
+        per_date = df.groupby("date")[market_cols].first().reindex(dates)
+        data = MarketData(
+            dates=dates.astype("datetime64[ns]"),
+            tickers=tuple(tickers),
+            fields=(*_OHLCV, *features),
+            values=np.stack([wide[c] for c in (*_OHLCV, *features)], axis=-1),
+            valid=valid,
+            market_fields=tuple(market_cols),
+            market_values=per_date.to_numpy(np.float64),
+            interval=self.interval,
+            warmup=_warmup_of(features),
+            source=self.source_name,
+        )
+        if splits is not None:
+            splits.validate(data.dates, data.warmup)
+            data = replace(data, splits=splits)
+        return data
+
+    # ------------------------------------------------------------------ one call
+    @classmethod
+    def prepare(cls, config: Any, use_cache: bool = True) -> MarketData:
+        """Everything a config's ``data`` section asks for, in one call (cached)."""
+        return prepare_data(config, use_cache=use_cache).market
+
+
+def _valid_mask(df: pd.DataFrame, dates: np.ndarray, tickers: list[str], close: np.ndarray) -> np.ndarray:
+    if "valid" not in df.columns:
+        return ~np.isnan(close)
+    return to_wide(df.assign(valid=df["valid"].astype(float)), ["valid"])[2]["valid"] == 1.0
+
+
+def _add_market_series(df: pd.DataFrame, name: str, series: pd.Series) -> pd.DataFrame:
+    index = pd.DatetimeIndex(series.index)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    series = pd.Series(series.to_numpy(np.float64), index=index).sort_index()
+    series = series[~series.index.duplicated(keep="last")]
+    # The value at a bar is the last one known at or before it (asof): a forward fill, never backwards.
+    dates = pd.DatetimeIndex(np.sort(df["date"].unique()))
+    aligned = series.reindex(series.index.union(dates)).ffill().reindex(dates)
+    out = df.copy()
+    out[name] = aligned.reindex(pd.DatetimeIndex(out["date"])).to_numpy()
+    return out
+
+
+def _warmup_of(features: Sequence[str]) -> int:
+    names = []
+    for f in features:
+        try:
+            check_indicator_names([f])
+        except DataError:
+            continue
+        names.append(f)
+    return warmup_bars(names) if names else 0
+
+
+@dataclass
+class PreparedData:
+    """The result of :func:`prepare_data`: the market, the cleaning report, and where it came from."""
+
+    market: MarketData
+    report: CleaningReport
+    cache_hit: bool
+    cache_path: Path | None
+
+
+def _source_options(cfg: Any) -> dict[str, Any]:
+    if cfg.source == "synthetic":
+        return cfg.synthetic.model_dump()
+    if cfg.source in ("csv", "parquet"):
+        return {"path": cfg.path}
+    if cfg.source == "yahoofinance":
+        return cfg.yahoofinance.model_dump()
+    return cfg.alpaca.model_dump()
+
+
+def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
+    """Run the whole data pipeline for a config (``AppConfig`` or its ``DataConfig``).
+
+    download -> clean -> indicators -> turbulence -> VIX -> index -> MarketData with splits; the result
+    is cached under ``data.cache.dir`` keyed by everything that shapes it.
+    """
+    cfg = getattr(config, "data", config)
+    options = _source_options(cfg)
+    dp = DataProcessor(
+        cfg.source,
+        calendar=cfg.cleaning.calendar,
+        on_bad_rows=cfg.cleaning.on_bad_rows,
+        align_to_calendar=cfg.cleaning.align_to_calendar,
+        **options,
+    )
+    check_indicator_names(cfg.indicators)
+    splits = Splits({k: (v.start, v.end) for k, v in cfg.splits.items()}) if cfg.splits else None
+    fingerprint = getattr(dp.source, "fingerprint", None)
+    if fingerprint is not None and cfg.source in ("csv", "parquet") and not Path(cfg.path).expanduser().is_file():
+        raise DataError(f"{cfg.path}: file not found")
+    key = cache_key(
+        {
+            "source": cfg.source,
+            "options": options,
+            "file": fingerprint() if fingerprint is not None else None,
+            "tickers": cfg.tickers,
+            "start": cfg.start,
+            "end": cfg.end,
+            "interval": cfg.interval,
+            "indicators": cfg.indicators,
+            "turbulence": [cfg.turbulence, cfg.turbulence_window],
+            "vix": cfg.vix,
+            "cleaning": cfg.cleaning.model_dump(),
+            "calendar": dp.calendar,
+        }
+    )
+    cache = DataCache(cfg.cache.dir) if use_cache and cfg.cache.enabled else None
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None:
+        market, extra = hit
+        report = CleaningReport.from_dict(extra.get("report", {}))
+        cache_hit = True
+    else:
+        df = dp.download(cfg.tickers, cfg.start, cfg.end, cfg.interval)
+        df = dp.clean(df)
+        df = dp.add_indicators(df, cfg.indicators)
+        if cfg.turbulence:
+            df = dp.add_turbulence(df, window=cfg.turbulence_window)
+        if cfg.vix:
+            df = dp.add_vix(df)
+        if hasattr(dp.source, "download_index"):
+            df = dp.add_index(df)
+        market = dp.to_market_data(df)
+        report = dp.report
+        cache_hit = False
+        if cache is not None:
+            cache.put(key, market, {"report": report.to_dict()})
+    if splits is not None:
+        splits.validate(market.dates, market.warmup)
+        market = replace(market, splits=splits)
+    return PreparedData(market, report, cache_hit, cache.directory if cache is not None else None)

@@ -1,0 +1,75 @@
+"""Local files in the long format ``date, tic, open, high, low, close, volume`` (extra columns kept)."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from finrl_lite.data_processors.sources.base import check_request, finalize_frame
+from finrl_lite.errors import DataError
+
+__all__ = ["CsvSource", "ParquetSource"]
+
+logger = logging.getLogger(__name__)
+
+
+class _FileSource:
+    name = "file"
+    default_calendar = "XNYS"
+
+    def __init__(self, path: str | Path, calendar: str | None = None) -> None:
+        self.path = Path(path).expanduser()
+        if calendar:
+            self.default_calendar = calendar
+
+    def _read(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def download(self, tickers: Sequence[str], start: object, end: object, interval: str = "1d") -> pd.DataFrame:
+        names, s, e = check_request(tickers, start, end)
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: file not found")
+        frame = self._read()
+        logger.info("read %d rows from %s", len(frame), self.path)
+        return finalize_frame(frame, str(self.path), names, s, e)
+
+    def download_vix(self, start: object, end: object, interval: str = "1d") -> pd.Series | None:
+        return None
+
+    def fingerprint(self) -> str:
+        """Identity of the file's current content for cache keys (path, size, modification time)."""
+        st = self.path.stat()
+        return f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+class CsvSource(_FileSource):
+    """CSV file (``.csv`` or compressed ``.csv.gz``/``.bz2``/``.zip``/``.xz``, by extension)."""
+
+    name = "csv"
+
+    def _read(self) -> pd.DataFrame:
+        try:
+            return pd.read_csv(self.path, dtype={"tic": str}, low_memory=False)
+        except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
+            raise DataError(f"{self.path}: cannot decompress or read the file ({exc}); is it really {self.path.suffix}?") from exc
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataError(f"{self.path}: not a readable CSV file ({exc})") from exc
+        except pd.errors.EmptyDataError as exc:
+            raise DataError(f"{self.path}: the file is empty") from exc
+
+
+class ParquetSource(_FileSource):
+    """Parquet file in the long format."""
+
+    name = "parquet"
+
+    def _read(self) -> pd.DataFrame:
+        try:
+            return pd.read_parquet(self.path)
+        except Exception as exc:  # pyarrow raises several types for a corrupt file
+            raise DataError(f"{self.path}: not a readable parquet file ({exc})") from exc

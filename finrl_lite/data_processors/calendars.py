@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import pandas as pd
 
 from finrl_lite.data_processors.intervals import is_intraday, parse_interval
@@ -15,9 +18,19 @@ def _calendar(name: str, start: pd.Timestamp, end: pd.Timestamp):  # type: ignor
 
     if name not in xcals.get_calendar_names():
         raise DataError(f"unknown exchange calendar '{name}'; e.g. XNYS, XNAS, XLON, XSHG, 24/7 (exchange_calendars names)")
-    first = min(start.normalize(), pd.Timestamp.now().normalize()) - pd.Timedelta(days=7)
-    last = max(end.normalize(), first) + pd.Timedelta(days=7)
-    return xcals.get_calendar(name, start=first, end=last)
+    # Whole years, so that nearby requests share one (cached) calendar object.
+    first = pd.Timestamp(year=start.year - 1, month=1, day=1)
+    last = pd.Timestamp(year=end.year + 1, month=12, day=31)
+    return _build_calendar(name, first, last)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp):  # type: ignore[no-untyped-def]
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():  # exchange_calendars itself trips a pandas 3 deprecation warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return xcals.get_calendar(name, start=first, end=last)
 
 
 def bar_grid(calendar: str, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> pd.DatetimeIndex:

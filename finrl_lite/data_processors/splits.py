@@ -12,6 +12,8 @@ from finrl_lite.errors import DataError
 
 __all__ = ["DateRange", "Splits"]
 
+_SLACK = pd.Timedelta(days=7)
+
 
 @dataclass(frozen=True)
 class DateRange:
@@ -92,7 +94,7 @@ class Splits(Mapping[str, DateRange]):
         """Check every split against the data's dates and the indicator warm-up.
 
         Raises:
-            DataError: a split lies outside the data, or has fewer usable bars (after the warm-up of
+            DataError: a split lies outside the data (by more than a week), or has fewer usable bars (after the warm-up of
                 the indicators) than the warm-up itself.
         """
         if len(dates) == 0:
@@ -100,7 +102,8 @@ class Splits(Mapping[str, DateRange]):
         first, last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
         for name, rng in self._ranges.items():
             idx = self.indices(name, dates)
-            if rng.start < first.normalize() or rng.end > last:
+            # A week of slack lets a range start or end on a weekend or holiday next to the data.
+            if idx.size == 0 or rng.start < first.normalize() - _SLACK or rng.end > last + _SLACK:
                 raise DataError(
                     f"split '{name}' ({rng}) lies outside the data ({first.date()}..{last.date()})"
                 )

@@ -1,0 +1,75 @@
+"""The `finrl-lite` command line end to end (typer's CliRunner, in-process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from finrl_lite import __version__
+from finrl_lite.cli import app
+from finrl_lite.data_processors import MarketData
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_help_and_version() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "data" in result.output
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_data_prepare_quickstart(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["data", "prepare", "--config", str(REPO / "configs/quickstart.yaml"), "--out", str(out)]
+    args += ["--set", f"data.cache.dir={tmp_path / 'cache'}", "--set", "data.synthetic.num_tickers=4"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "valid cells" in result.output and "split train" in result.output
+    market = MarketData.load(out / "market_data.parquet")
+    assert market.num_tickers == 4 and market.splits is not None
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tickers"] == 4 and summary["fingerprint"] == market.fingerprint() and summary["cache_hit"] is False
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and json.loads((out / "summary.json").read_text())["cache_hit"] is True
+    nocache = runner.invoke(app, [*args, "--no-cache"])
+    assert nocache.exit_code == 0 and "cache" in nocache.output
+
+
+def test_data_prepare_sp500(sp500_path: Path, tmp_path: Path) -> None:
+    args = ["data", "prepare", "-c", str(REPO / "configs/sp500_csv.yaml"), "--out", str(tmp_path / "o"), "--no-cache"]
+    args += ["--set", f"data.path={sp500_path}", "--set", "data.tickers=[VRTX, CHD, AAPL]"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    reasons = {d["reason"] for d in summary["cleaning"]["dropped"]}
+    assert "NaN price" in reasons and summary["tickers"] == 3
+
+
+def test_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("data:\n  synthetic:\n    num_tickers: -3\n  colour: blue\n")
+    result = runner.invoke(app, ["data", "prepare", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "bad.yaml" in text and "data.synthetic.num_tickers" in text and "data.colour" in text
+    assert "Traceback" not in text and not (tmp_path / "o").exists()
+    missing = runner.invoke(app, ["data", "prepare", "--config", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "config file not found" in missing.output
+
+
+def test_bad_data_exits_2_and_keeps_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    ok = runner.invoke(app, ["data", "prepare", "--out", str(out), "--no-cache", "--set", "data.synthetic.num_tickers=2"])
+    assert ok.exit_code == 0, ok.output
+    before = (out / "market_data.parquet").read_bytes()
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("date,tic,open,high,low,close\n2020-01-02,A,1,1,1,1\n")
+    result = runner.invoke(
+        app, ["data", "prepare", "--out", str(out), "--no-cache", "--set", "data.source=csv", "--set", f"data.path={bad_csv}"]
+    )
+    assert result.exit_code == 2 and "missing required column(s) ['volume']" in result.output
+    assert (out / "market_data.parquet").read_bytes() == before

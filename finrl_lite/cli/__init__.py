@@ -1,0 +1,26 @@
+"""`finrl-lite`: the command line (typer + rich). The CLI owns progress, console output and paths.
+
+Each command group lives in its own module and is attached to the root app by :func:`register_commands`.
+"""
+
+from __future__ import annotations
+
+from finrl_lite.cli.app import app, main
+
+__all__ = ["app", "main", "register_commands"]
+
+_registered = False
+
+
+def register_commands() -> None:
+    """Attach every command group to the root app (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from finrl_lite.cli.data import data_app
+
+    app.add_typer(data_app, name="data")
+    _registered = True
+
+
+register_commands()

@@ -134,7 +134,7 @@ class MarketData:
         dtype = dtype or torch.float64
         values = torch.from_numpy(np.nan_to_num(self.values, nan=0.0)).to(device=device, dtype=dtype)
         market = torch.from_numpy(np.nan_to_num(self.market_values, nan=0.0)).to(device=device, dtype=dtype)
-        valid = torch.from_numpy(np.ascontiguousarray(self.valid)).to(device=device)
+        valid = torch.from_numpy(self.valid.copy()).to(device=device)
         return TorchMarketData(values=values, valid=valid, market=market)
 
     # ------------------------------------------------------------------ slicing

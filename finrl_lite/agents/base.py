@@ -1,0 +1,51 @@
+"""The one interface every agent backend implements (SB3, RLlib, native, rule-based)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Agent", "TrainProgress", "ProgressCallback"]
+
+
+@dataclass
+class TrainProgress:
+    """What a training loop reports to its callback after each iteration.
+
+    Attributes:
+        steps: environment steps consumed so far (summed over environments).
+        total_steps: the training budget in environment steps.
+        steps_per_second: throughput since training started, learning included.
+        episode_return: mean return of the episodes that ended recently (NaN before the first one).
+        extra: backend-specific numbers (losses, epsilon...).
+    """
+
+    steps: int
+    total_steps: int
+    steps_per_second: float
+    episode_return: float
+    extra: dict[str, float]
+
+
+ProgressCallback = Callable[[TrainProgress], "bool | None"]
+"""Called after each iteration; returning ``False`` stops training early."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """A trading agent.
+
+    ``predict`` takes a batch of observations (numpy or torch, ``[B, D]``) and returns a batch of
+    actions in the environment's action space, of the same array type.
+    """
+
+    def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> Agent: ...
+
+    def predict(self, obs: Any, deterministic: bool = True) -> Any: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None) -> Agent: ...

@@ -1,0 +1,346 @@
+"""Native on-device PPO for Box actions, readable top to bottom (CleanRL style).
+
+Observations, actions, rewards and the rollout buffer stay on the environment's device: the agent
+reads the torch environment core directly and never goes through numpy.
+
+The environment is any batched torch environment with ``num_envs``, ``observation_size``,
+``action_size``, ``device``, ``reset(seed) -> (obs, info)`` and ``step(action) -> (obs, reward,
+terminated, truncated, info)`` with same-step autoreset, where ``info["final_obs"]`` holds the last
+observation of an episode that just ended (so a truncated episode is bootstrapped from it).
+
+Algorithm (Schulman et al., 2017): Gaussian policy with a state-independent log-std, actions clipped
+to ``[-1, 1]`` when sent to the environment; GAE(lambda); advantages normalised per minibatch; clipped
+surrogate objective, clipped value loss optional, entropy bonus; running observation normalisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.io import atomic_path
+
+__all__ = ["PPOConfig", "NativePPO", "compute_gae", "RunningNorm"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PPOConfig:
+    """Hyper-parameters of :class:`NativePPO`."""
+
+    num_steps: int = 64
+    """Rollout length per environment between updates."""
+    learning_rate: float = 3e-4
+    """Adam learning rate (annealed linearly to 0 when ``anneal_lr``)."""
+    anneal_lr: bool = True
+    """Anneal the learning rate over the training budget."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    num_minibatches: int = 4
+    """Minibatches per epoch."""
+    update_epochs: int = 4
+    """Epochs over each rollout."""
+    clip_coef: float = 0.2
+    """Surrogate clipping coefficient."""
+    clip_vloss: bool = True
+    """Clip the value loss like the policy (PPO2 / CleanRL)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    norm_obs: bool = True
+    """Running mean/std normalisation of observations (statistics of observations seen in training)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor and the critic."""
+    init_log_std: float = -0.5
+    """Initial log standard deviation of the Gaussian policy."""
+    seed: int = 0
+    """Seed of the network initialisation and action sampling."""
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    next_value: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over a rollout.
+
+    Args:
+        rewards: ``[T, B]`` rewards (already including the bootstrap of truncated episodes).
+        values: ``[T, B]`` value estimates of the observations the actions were taken in.
+        dones: ``[T, B]`` 1.0 where the episode ended at that step (no bootstrapping across it).
+        next_value: ``[B]`` value of the observation after the last step.
+
+    Returns:
+        ``(advantages, returns)``, each ``[T, B]``.
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(steps)):
+        following = next_value if t == steps - 1 else values[t + 1]
+        not_done = 1.0 - dones[t]
+        delta = rewards[t] + gamma * following * not_done - values[t]
+        last = delta + gamma * gae_lambda * not_done * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+class RunningNorm(nn.Module):
+    """Running mean / variance of observations (parallel-variance update), kept as buffers."""
+
+    def __init__(self, size: int, clip: float = 10.0) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(size, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+        self.clip = clip
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        x = x.to(torch.float64)
+        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.count.copy_(total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x.to(torch.float64) - self.mean) / torch.sqrt(self.var + 1e-8)
+        return z.clamp(-self.clip, self.clip).to(torch.float32)
+
+
+def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        linear = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        nn.init.orthogonal_(linear.weight, out_gain if last else math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """Gaussian actor and value critic, with the observation normaliser in front of both."""
+
+    def __init__(self, obs_size: int, action_size: int, cfg: PPOConfig) -> None:
+        super().__init__()
+        hidden = list(cfg.hidden_sizes)
+        self.norm = RunningNorm(obs_size)
+        self.use_norm = cfg.norm_obs
+        self.actor = _mlp([obs_size, *hidden, action_size], 0.01)
+        self.critic = _mlp([obs_size, *hidden, 1], 1.0)
+        self.log_std = nn.Parameter(torch.full((action_size,), cfg.init_log_std))
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.norm(obs) if self.use_norm else obs.to(torch.float32)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.features(obs)).squeeze(-1)
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        mean = self.actor(self.features(obs))
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
+
+class NativePPO:
+    """PPO that trains on a batched torch environment without leaving its device.
+
+    Args:
+        env: batched torch environment (see the module docstring); may be None for a loaded model used
+            only to predict.
+        config: hyper-parameters.
+    """
+
+    def __init__(self, env: Any, config: PPOConfig | None = None, *, obs_size: int | None = None, action_size: int | None = None) -> None:
+        self.config = config or PPOConfig()
+        self.env = env
+        self.device = torch.device(env.device) if env is not None else torch.device("cpu")
+        obs_size = obs_size or env.observation_size
+        action_size = action_size or env.action_size
+        torch.manual_seed(self.config.seed)  # network initialisation only; sampling uses self.generator
+        self.policy = ActorCritic(obs_size, action_size, self.config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.config.seed)
+        self.num_timesteps = 0
+        self._obs: torch.Tensor | None = None
+        self._episode_returns: torch.Tensor | None = None
+        self.recent_returns: list[float] = []
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+        """Actions in ``[-1, 1]`` for a batch of observations (numpy in, numpy out; torch in, torch out)."""
+        is_numpy = isinstance(obs, np.ndarray)
+        x = torch.as_tensor(obs, device=self.device)
+        if x.dim() == 1:
+            x = x.unsqueeze(0)
+        dist = self.policy.distribution(x)
+        action = dist.mean if deterministic else dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=self.device)
+        action = action.clamp(-1.0, 1.0)
+        return action.cpu().numpy() if is_numpy else action
+
+    # ------------------------------------------------------------------ learning
+    def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> NativePPO:
+        """Train for ``total_timesteps`` environment steps (rounded up to whole rollouts)."""
+        cfg, env, dev = self.config, self.env, self.device
+        b, steps = env.num_envs, cfg.num_steps
+        batch = b * steps
+        minibatch = max(batch // cfg.num_minibatches, 1)
+        iterations = max(math.ceil(total_timesteps / batch), 1)
+        obs_buf = torch.zeros((steps, b, env.observation_size), device=dev, dtype=torch.float32)
+        act_buf = torch.zeros((steps, b, env.action_size), device=dev)
+        logp_buf = torch.zeros((steps, b), device=dev)
+        rew_buf = torch.zeros((steps, b), device=dev)
+        done_buf = torch.zeros((steps, b), device=dev)
+        val_buf = torch.zeros((steps, b), device=dev)
+
+        if self._obs is None:
+            self._obs, _ = env.reset(seed=cfg.seed)
+            self._episode_returns = torch.zeros(b, device=dev)
+        obs = self._obs
+        start_time, start_steps = time.perf_counter(), self.num_timesteps
+        for iteration in range(iterations):
+            if cfg.anneal_lr:
+                self.optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1.0 - iteration / iterations)
+            finished: list[torch.Tensor] = []
+            for t in range(steps):
+                if cfg.norm_obs:
+                    self.policy.norm.update(obs)
+                with torch.no_grad():
+                    dist = self.policy.distribution(obs)
+                    action = dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=dev)
+                    logp = dist.log_prob(action).sum(-1)
+                    val_buf[t] = self.policy.value(obs)
+                obs_buf[t] = obs.to(torch.float32)
+                act_buf[t], logp_buf[t] = action, logp
+                obs, reward, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
+                reward = reward.to(torch.float32)
+                self._episode_returns += reward
+                with torch.no_grad():  # bootstrap a time-limit truncation from the episode's last observation
+                    reward = reward + cfg.gamma * self.policy.value(info["final_obs"]) * truncated.to(torch.float32)
+                done = (terminated | truncated).to(torch.float32)
+                rew_buf[t], done_buf[t] = reward, done
+                finished.append(torch.where(done.bool(), self._episode_returns, torch.nan))
+                self._episode_returns = self._episode_returns * (1.0 - done)
+            with torch.no_grad():
+                next_value = self.policy.value(obs)
+            advantages, returns = compute_gae(rew_buf, val_buf, done_buf, next_value, cfg.gamma, cfg.gae_lambda)
+            stats = self._update(obs_buf, act_buf, logp_buf, advantages, returns, val_buf, minibatch)
+            self.num_timesteps += batch
+
+            ended = torch.stack(finished)
+            ended = ended[~torch.isnan(ended)]
+            if ended.numel():
+                self.recent_returns = (self.recent_returns + ended.tolist())[-100:]
+            if callback is not None:
+                elapsed = max(time.perf_counter() - start_time, 1e-9)
+                progress = TrainProgress(
+                    steps=self.num_timesteps,
+                    total_steps=start_steps + iterations * batch,
+                    steps_per_second=(self.num_timesteps - start_steps) / elapsed,
+                    episode_return=float(np.mean(self.recent_returns)) if self.recent_returns else float("nan"),
+                    extra=stats,
+                )
+                if callback(progress) is False:
+                    break
+        self._obs = obs
+        return self
+
+    def _update(
+        self,
+        obs_buf: torch.Tensor,
+        act_buf: torch.Tensor,
+        logp_buf: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        val_buf: torch.Tensor,
+        minibatch: int,
+    ) -> dict[str, float]:
+        cfg = self.config
+        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+        obs, act, logp, adv, ret, val = map(flat, (obs_buf, act_buf, logp_buf, advantages, returns, val_buf))
+        n = obs.shape[0]
+        losses = torch.zeros(3, device=self.device)
+        updates = 0
+        for _ in range(cfg.update_epochs):
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+            for start in range(0, n, minibatch):
+                idx = order[start : start + minibatch]
+                dist = self.policy.distribution(obs[idx])
+                new_logp = dist.log_prob(act[idx]).sum(-1)
+                entropy = dist.entropy().sum(-1).mean()
+                ratio = (new_logp - logp[idx]).exp()
+                mb_adv = adv[idx]
+                if cfg.norm_adv and mb_adv.numel() > 1:
+                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+                new_val = self.policy.value(obs[idx])
+                if cfg.clip_vloss:
+                    clipped = val[idx] + (new_val - val[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
+                    v_loss = 0.5 * torch.max((new_val - ret[idx]) ** 2, (clipped - ret[idx]) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((new_val - ret[idx]) ** 2).mean()
+                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                losses += torch.stack([pg_loss.detach(), v_loss.detach(), entropy.detach()])
+                updates += 1
+        pg, vl, ent = (losses / max(updates, 1)).tolist()  # one host sync per iteration, after the update
+        return {"policy_loss": pg, "value_loss": vl, "entropy": ent}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write config, sizes, weights and optimizer state (atomic)."""
+        path = Path(path)
+        payload = {
+            "algo": "native_ppo",
+            "config": asdict(self.config),
+            "obs_size": self.policy.critic[0].in_features,
+            "action_size": self.policy.log_std.numel(),
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "num_timesteps": self.num_timesteps,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None, device: str | torch.device | None = None) -> NativePPO:
+        """Load a model written by :meth:`save` (attach ``env`` to continue training)."""
+        payload = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
+        cfg = payload["config"]
+        cfg["hidden_sizes"] = tuple(cfg["hidden_sizes"])
+        agent = cls(env, PPOConfig(**cfg), obs_size=payload["obs_size"], action_size=payload["action_size"])
+        agent.policy.load_state_dict(payload["policy"])
+        agent.optimizer.load_state_dict(payload["optimizer"])
+        agent.num_timesteps = int(payload["num_timesteps"])
+        return agent
+

@@ -1,0 +1,70 @@
+"""Every SB3 algorithm runs a tiny budget on the stock env; save/load keeps predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from finrl_lite.agents.sb3.agent import SB3_ALGORITHMS, SB3Agent
+from finrl_lite.data_processors import DataProcessor, MarketData
+from finrl_lite.envs.discrete_actions import discrete_to_box
+from finrl_lite.envs.params import StockTradingParams
+from finrl_lite.envs.stock_trading import StockTradingVecEnv
+from finrl_lite.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def market() -> MarketData:
+    dp = DataProcessor("synthetic", num_tickers=3, seed=2)
+    df = dp.add_indicators(dp.clean(dp.download([], "2019-01-01", "2019-12-31")), ["macd", "rsi_30"])
+    return dp.to_market_data(df)
+
+
+def _env(market: MarketData, n: int = 2) -> StockTradingVecEnv:
+    return StockTradingVecEnv(market, StockTradingParams(episode_length=20), num_envs=n, seed=0)
+
+
+SMALL = {
+    "ppo": {"n_steps": 16, "batch_size": 16},
+    "a2c": {"n_steps": 8},
+    "ddpg": {"learning_starts": 20, "buffer_size": 500},
+    "td3": {"learning_starts": 20, "buffer_size": 500},
+    "sac": {"learning_starts": 20, "buffer_size": 500},
+    "dqn": {"learning_starts": 20, "buffer_size": 500},
+    "ddqn": {"learning_starts": 20, "buffer_size": 500},
+}
+
+
+@pytest.mark.parametrize("algo", list(SB3_ALGORITHMS))
+def test_tiny_budget_and_save_load(algo: str, market: MarketData, tmp_path: Path) -> None:
+    agent = SB3Agent(algo, _env(market), SMALL[algo], seed=0)
+    seen = []
+    agent.learn(64, callback=lambda p: seen.append(p.steps))
+    obs = np.random.default_rng(0).normal(size=(5, agent.vec_env.observation_space.shape[0])).astype(np.float32)
+    action = agent.predict(obs)
+    assert action.shape == (5, 3) and np.all(np.abs(action) <= 1.0)
+    path = agent.save(tmp_path / f"{algo}.zip")
+    loaded = SB3Agent.load(path)
+    np.testing.assert_array_equal(loaded.predict(obs), action)
+    torch_action = loaded.predict(torch.as_tensor(obs))
+    assert isinstance(torch_action, torch.Tensor)
+    if algo in ("ppo", "a2c"):
+        assert seen  # progress reported after each rollout
+
+
+def test_unknown_hyperparameter_is_a_clear_error(market: MarketData) -> None:
+    with pytest.raises(ConfigError, match=r"\['n_stepz'\] are not PPO hyper-parameters; allowed: .*n_steps"):
+        SB3Agent("ppo", _env(market), {"n_stepz": 3})
+    with pytest.raises(ConfigError, match="unknown SB3 algorithm 'ppo2'"):
+        SB3Agent("ppo2", _env(market))
+
+
+def test_discrete_actions_map_to_single_trades() -> None:
+    box = discrete_to_box(torch.tensor([0, 1, 3, 4, 6]), 3)
+    expected = torch.tensor(
+        [[0, 0, 0], [1, 0, 0], [0, 0, 1], [-1, 0, 0], [0, 0, -1]], dtype=torch.float64
+    )
+    torch.testing.assert_close(box, expected)

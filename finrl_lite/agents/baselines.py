@@ -1,0 +1,194 @@
+"""Rule-based baselines, as target-weight strategies.
+
+Each strategy turns a :class:`~finrl_lite.data_processors.MarketData` into target weights
+``[T, N]``: row ``t`` uses only data up to bar ``t``'s close (no look-ahead) and is the portfolio to
+hold from the next fill on; ``1 - sum(row)`` stays in cash. Tickers that are not valid on a bar get
+weight 0. The evaluation in :mod:`finrl_lite.train.backtest` rebalances to these weights with the same
+costs as the agents pay.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from finrl_lite.data_processors.indicators import compute_indicators
+from finrl_lite.data_processors.market_data import MarketData
+from finrl_lite.errors import ConfigError
+from finrl_lite.io import atomic_write_text
+
+__all__ = [
+    "BASELINES",
+    "EqualWeightBuyAndHold",
+    "EqualWeightIndex",
+    "IndicatorCrossover",
+    "MinimumVariance",
+    "WeightStrategy",
+    "make_baseline",
+]
+
+
+def _normalise(raw: np.ndarray) -> np.ndarray:
+    raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0.0)
+    total = raw.sum(axis=1, keepdims=True)
+    return np.divide(raw, total, out=np.zeros_like(raw), where=total > 0)
+
+
+@dataclass
+class WeightStrategy:
+    """Base of the baselines: a named strategy with :meth:`target_weights` and trivial persistence."""
+
+    name: ClassVar[str] = "strategy"
+
+    def target_weights(self, market: MarketData) -> np.ndarray:
+        raise NotImplementedError
+
+    def learn(self, total_timesteps: int = 0, callback: Any = None) -> WeightStrategy:
+        """Rule-based: nothing to learn."""
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_text(path, json.dumps({"baseline": self.name, "params": asdict(self)}))
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None) -> WeightStrategy:
+        raw = json.loads(Path(path).read_text())
+        return make_baseline(raw["baseline"], **raw["params"])
+
+
+@dataclass
+class EqualWeightBuyAndHold(WeightStrategy):
+    """Buy the tickers valid on the first bar in equal value, then hold: weights drift with prices."""
+
+    name: ClassVar[str] = "buy_and_hold"
+
+    def target_weights(self, market: MarketData) -> np.ndarray:
+        close = market.field("close")
+        start = market.warmup if market.warmup < market.num_dates - 1 else 0
+        held = market.valid[start] & np.isfinite(close[start]) & (close[start] > 0)
+        shares = np.where(held, 1.0 / np.where(held, close[start], 1.0), 0.0)
+        value = shares[None, :] * np.nan_to_num(close)
+        weights = _normalise(value)
+        weights[:start] = 0.0
+        return weights
+
+
+@dataclass
+class EqualWeightIndex(WeightStrategy):
+    """Index proxy: the equal-weight universe of the tickers valid on each bar, rebalanced every bar."""
+
+    name: ClassVar[str] = "equal_weight_index"
+
+    def target_weights(self, market: MarketData) -> np.ndarray:
+        weights = _normalise(market.valid.astype(np.float64))
+        weights[: market.warmup] = 0.0
+        return weights
+
+
+@dataclass
+class MinimumVariance(WeightStrategy):
+    """Long-only minimum-variance portfolio of a rolling covariance, rebalanced on a schedule.
+
+    Attributes:
+        lookback: bars of returns in the covariance window.
+        rebalance_every: bars between rebalancing dates (weights drift in between).
+        shrinkage: weight of the diagonal in a shrunk covariance (stabilises the solve).
+        iterations: projected-gradient iterations of the long-only solve.
+    """
+
+    name: ClassVar[str] = "min_variance"
+    lookback: int = 60
+    rebalance_every: int = 21
+    shrinkage: float = 0.1
+    iterations: int = 200
+
+    def target_weights(self, market: MarketData) -> np.ndarray:
+        if self.lookback < 2 or self.rebalance_every < 1:
+            raise ConfigError("min_variance: lookback must be >= 2 and rebalance_every >= 1")
+        close = market.field("close")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            returns = np.diff(np.log(close), axis=0, prepend=np.nan)
+        t_len, n = close.shape
+        weights = np.zeros((t_len, n))
+        start = max(self.lookback, market.warmup)
+        current = np.zeros(n)
+        held_from = 0
+        for t in range(start, t_len):
+            if (t - start) % self.rebalance_every == 0:
+                window = returns[t - self.lookback + 1 : t + 1]
+                usable = np.isfinite(window).all(axis=0) & market.valid[t]
+                current = np.zeros(n)
+                if usable.any():
+                    current[usable] = self._solve(np.cov(window[:, usable], rowvar=False).reshape(usable.sum(), usable.sum()))
+                held_from = t
+            drift = current * np.nan_to_num(close[t] / close[held_from], nan=0.0)
+            weights[t] = drift / drift.sum() if drift.sum() > 0 else 0.0
+        return weights
+
+    def _solve(self, cov: np.ndarray) -> np.ndarray:
+        k = cov.shape[0]
+        cov = (1 - self.shrinkage) * cov + self.shrinkage * np.diag(np.diag(cov))
+        w = np.full(k, 1.0 / k)
+        step = 1.0 / max(np.linalg.eigvalsh(cov).max(), 1e-12)
+        for _ in range(self.iterations):
+            w = _project_to_simplex(w - step * cov @ w)
+        return w
+
+
+def _project_to_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection onto ``{w >= 0, sum(w) = 1}`` (Duchi et al., 2008)."""
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1.0
+    rho = np.nonzero(u - css / np.arange(1, len(v) + 1) > 0)[0][-1]
+    return np.maximum(v - css[rho] / (rho + 1), 0.0)
+
+
+@dataclass
+class IndicatorCrossover(WeightStrategy):
+    """The classic SMA / volume-SMA / MACD-histogram strategy, long-only, equal weight over held tickers.
+
+    Buy a ticker when close > SMA(fast) and close > SMA(slow) and volume SMA(fast) > volume SMA(slow) and
+    the MACD histogram > 0; sell it on the mirror condition (all four reversed); otherwise keep the
+    position. The held tickers share the portfolio equally.
+    """
+
+    name: ClassVar[str] = "indicator_crossover"
+    fast: int = 5
+    slow: int = 10
+
+    def target_weights(self, market: MarketData) -> np.ndarray:
+        panel = {f: market.field(f) for f in ("open", "high", "low", "close", "volume")}
+        names = [f"close_{self.fast}_sma", f"close_{self.slow}_sma", f"volume_{self.fast}_sma", f"volume_{self.slow}_sma", "macdh"]
+        ind = compute_indicators(panel, names)
+        close = panel["close"]
+        sma_f, sma_s, vol_f, vol_s, hist = (ind[k] for k in names)
+        with np.errstate(invalid="ignore"):
+            buy = (close > sma_f) & (close > sma_s) & (vol_f > vol_s) & (hist > 0)
+            sell = (close < sma_f) & (close < sma_s) & (vol_f < vol_s) & (hist < 0)
+        holding = np.zeros_like(buy)
+        state = np.zeros(close.shape[1], dtype=bool)
+        for t in range(close.shape[0]):
+            state = np.where(buy[t], True, np.where(sell[t], False, state)) & market.valid[t]
+            holding[t] = state
+        weights = _normalise(holding.astype(np.float64))
+        weights[: market.warmup] = 0.0
+        return weights
+
+
+BASELINES: dict[str, type[WeightStrategy]] = {
+    cls.name: cls for cls in (EqualWeightBuyAndHold, EqualWeightIndex, MinimumVariance, IndicatorCrossover)
+}
+
+
+def make_baseline(name: str, **params: Any) -> WeightStrategy:
+    """A baseline by name (``buy_and_hold``, ``equal_weight_index``, ``min_variance``, ``indicator_crossover``)."""
+    if name not in BASELINES:
+        raise ConfigError(f"unknown baseline '{name}'; known: {', '.join(BASELINES)}")
+    try:
+        return BASELINES[name](**params)
+    except TypeError as exc:
+        raise ConfigError(f"baseline '{name}': bad parameters {sorted(params)} ({exc})") from exc

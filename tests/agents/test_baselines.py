@@ -1,0 +1,91 @@
+"""Rule-based baselines: hand-checked rules and no look-ahead."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from finrl_lite.agents.baselines import (
+    BASELINES,
+    EqualWeightBuyAndHold,
+    IndicatorCrossover,
+    MinimumVariance,
+    _project_to_simplex,
+    make_baseline,
+)
+from finrl_lite.data_processors import DataProcessor, MarketData
+from finrl_lite.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def market() -> MarketData:
+    dp = DataProcessor("synthetic", num_tickers=4, seed=9, ragged=True)
+    return dp.to_market_data(dp.clean(dp.download([], "2018-01-01", "2019-06-30")))
+
+
+def _panel(close: np.ndarray, volume: np.ndarray) -> MarketData:
+    t, n = close.shape
+    values = np.stack([close, close, close, close, volume], axis=-1)
+    dates = np.arange("2020-01-01", t, dtype="datetime64[D]").astype("datetime64[ns]")
+    return MarketData(dates, tuple(f"T{i}" for i in range(n)), ("open", "high", "low", "close", "volume"), values, np.ones((t, n), bool))
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_no_look_ahead_and_valid_weights(name: str, market: MarketData) -> None:
+    strategy = make_baseline(name)
+    weights = strategy.target_weights(market)
+    assert weights.shape == (market.num_dates, market.num_tickers)
+    assert (weights >= 0).all() and (weights.sum(1) <= 1 + 1e-9).all()
+    if name in ("equal_weight_index", "indicator_crossover"):  # the drifting ones may keep a halted holding
+        assert (weights[~market.valid] == 0).all()
+    cut = 200
+    changed = market.values.copy()
+    changed[cut + 1 :, :, :4] *= 1.5
+    changed[cut + 1 :, :, 4] *= 3.0
+    future = replace(market, values=changed)
+    np.testing.assert_array_equal(strategy.target_weights(future)[: cut + 1], weights[: cut + 1])
+
+
+def test_buy_and_hold_drifts_with_prices() -> None:
+    close = np.array([[10.0, 20.0], [20.0, 20.0], [40.0, 10.0]])
+    w = EqualWeightBuyAndHold().target_weights(_panel(close, np.ones_like(close)))
+    # equal value at t0: 0.05 and 0.025 shares per unit; values at t2: 2.0 and 0.25
+    np.testing.assert_allclose(w, [[0.5, 0.5], [2 / 3, 1 / 3], [2.0 / 2.25, 0.25 / 2.25]])
+
+
+def test_crossover_rule_buys_and_sells_on_the_mirror_condition() -> None:
+    t = np.arange(80, dtype=float)
+    up = np.where(t < 40, 10 + t, 50 - (t - 40) * 1.5)  # rises, then falls
+    flat = np.full(80, 10.0)
+    volume = np.stack([np.where(t < 40, 100 + 10 * t, 500 - 10 * (t - 40)), np.full(80, 100.0)], axis=1)
+    w = IndicatorCrossover().target_weights(_panel(np.stack([up, flat], axis=1), volume))
+    assert w[35, 0] == 1.0 and w[35, 1] == 0.0  # uptrend, rising volume: held
+    assert w[75, 0] == 0.0  # downtrend with falling volume and negative histogram: sold
+
+
+def test_min_variance_prefers_the_quiet_asset() -> None:
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, [0.01, 0.03], size=(300, 2))
+    close = 100 * np.exp(np.cumsum(r, axis=0))
+    w = MinimumVariance(lookback=250, rebalance_every=1000, shrinkage=0.0).target_weights(_panel(close, np.ones_like(close)))
+    assert w[250, 0] == pytest.approx(0.9, abs=0.05)  # 1/s^2 weights: 1/1 : 1/9 -> 0.9 : 0.1
+
+
+def test_simplex_projection() -> None:
+    np.testing.assert_allclose(_project_to_simplex(np.array([0.5, 0.5])), [0.5, 0.5])
+    np.testing.assert_allclose(_project_to_simplex(np.array([2.0, 0.0])), [1.0, 0.0])
+    p = _project_to_simplex(np.array([0.3, -0.2, 0.4]))
+    assert p.min() >= 0 and p.sum() == pytest.approx(1.0)
+
+
+def test_save_load_and_errors(tmp_path: Path) -> None:
+    path = MinimumVariance(lookback=30).save(tmp_path / "b.json")
+    loaded = MinimumVariance.load(path)
+    assert isinstance(loaded, MinimumVariance) and loaded.lookback == 30
+    with pytest.raises(ConfigError, match="unknown baseline 'momentum'"):
+        make_baseline("momentum")
+    with pytest.raises(ConfigError, match="bad parameters"):
+        make_baseline("min_variance", window=3)

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from finrl_lite.errors import ConfigError
 
 __all__ = [
+    "AgentConfig",
     "AppConfig",
+    "EnvConfig",
+    "TrainConfig",
     "AlpacaConfig",
     "CacheConfig",
     "CleaningConfig",
@@ -150,10 +153,79 @@ def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
 
 
+class ScalesConfig(StrictModel):
+    """Fixed observation scaling factors (never statistics of the data, which would leak the future)."""
+
+    cash: float | None = Field(None, description="Factor on cash; None: 1 / initial_amount.")
+    price: float = Field(1.0, description="Factor on prices.")
+    holdings: float | None = Field(None, description="Factor on holdings; None: 1 / hmax.")
+    features: float = Field(1.0, description="Factor on every per-ticker feature.")
+    risk: float = Field(1.0, description="Factor on the risk series when observed.")
+
+
+class EnvConfig(StrictModel):
+    """The trading environment: market rules, accounting and episodes (see ``StockTradingParams``)."""
+
+    kind: Literal["stock_trading"] = Field("stock_trading", description="Environment kind.")
+    num_envs: int = Field(64, ge=1, le=1_000_000, description="Environments stepped together in training.")
+    hmax: float = Field(100.0, gt=0, description="Shares traded by an action of magnitude 1.")
+    initial_amount: float = Field(1_000_000.0, gt=0, description="Starting cash.")
+    buy_cost_pct: float = Field(0.001, ge=0, lt=1, description="Fee on a buy's notional (0.001 = 10 bps).")
+    sell_cost_pct: float = Field(0.001, ge=0, lt=1, description="Fee on a sell's notional.")
+    min_cost: float = Field(0.0, ge=0, description="Minimum fee per executed order.")
+    slippage_bps: float = Field(0.0, ge=0, lt=10_000, description="Adverse price move on every fill, in bps.")
+    lot_size: int = Field(1, ge=1, description="Shares trade in multiples of this (100 for A-shares).")
+    fractional: bool = Field(False, description="Trade fractional shares.")
+    short_selling: bool = Field(False, description="Allow negative holdings.")
+    t_plus_1: bool = Field(False, description="Shares bought on a day cannot be sold that day.")
+    execution: Literal["next_open", "close"] = Field("next_open", description="Fill at the next bar's open, or at the close just observed (FinRL).")
+    turbulence_threshold: float | None = Field(None, description="Liquidate and block buys at or above this risk value; None disables.")
+    risk_series: Literal["turbulence", "vix"] = Field("turbulence", description="Series compared with the threshold.")
+    observe_risk: bool = Field(False, description="Append the risk series to the observation.")
+    observe_valid: bool = Field(False, description="Append the per-ticker valid mask to the observation.")
+    features: list[str] | None = Field(None, description="Per-ticker features observed; None: every indicator of the data.")
+    reward: Literal["asset_change", "log_return", "differential_sharpe"] = Field("asset_change", description="Reward.")
+    reward_scaling: float = Field(1e-4, gt=0, description="Factor on the asset_change reward.")
+    episode_length: int | None = Field(252, ge=1, description="Steps per training episode; None: to the end of the split.")
+    random_start: bool = Field(True, description="Training episodes start at random bars after the warm-up.")
+    ruin_fraction: float = Field(0.0, ge=0, lt=1, description="Terminate when total asset <= this fraction of the start.")
+    dtype: Literal["float64", "float32"] = Field("float64", description="Accounting dtype.")
+    device: str = Field("cpu", description="Torch device of the environments and native agents (cpu, cuda).")
+    scales: ScalesConfig = Field(default_factory=ScalesConfig)
+
+
+AlgoName = Literal["ppo", "a2c", "ddpg", "td3", "sac", "dqn", "ddqn"]
+
+
+class AgentConfig(StrictModel):
+    """The learning agent."""
+
+    backend: Literal["native", "sb3", "rllib"] = Field("native", description="native (on-device torch), sb3 or rllib.")
+    algo: AlgoName = Field("ppo", description="Algorithm: native ppo/ddqn; sb3 ppo/a2c/ddpg/td3/sac/dqn/ddqn; rllib ppo/dqn.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The algorithm's hyper-parameters (checked by the backend).")
+
+
+class TrainConfig(StrictModel):
+    """Training, evaluation and reporting."""
+
+    total_timesteps: int = Field(100_000, ge=1, description="Environment steps to learn from, per seed.")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds; several give a mean and 95% CI.")
+    train_split: str = Field("train", description="Split the agent learns on.")
+    eval_splits: list[str] = Field(default_factory=lambda: ["validation", "test"], description="Splits evaluated after training.")
+    checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps (0: only at the end).")
+    baselines: list[str] = Field(
+        default_factory=lambda: ["buy_and_hold", "equal_weight_index", "min_variance", "indicator_crossover"],
+        description="Baselines evaluated beside the agent.",
+    )
+
+
 class AppConfig(StrictModel):
     """A whole finrl-lite configuration file."""
 
     data: DataConfig = Field(default_factory=DataConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
 
 # ---------------------------------------------------------------------- loading

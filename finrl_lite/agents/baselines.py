@@ -2,9 +2,10 @@
 
 Each strategy turns a :class:`~finrl_lite.data_processors.MarketData` into target weights
 ``[T, N]``: row ``t`` uses only data up to bar ``t``'s close (no look-ahead) and is the portfolio to
-hold from the next fill on; ``1 - sum(row)`` stays in cash. Tickers that are not valid on a bar get
-weight 0. The evaluation in :mod:`finrl_lite.train.backtest` rebalances to these weights with the same
-costs as the agents pay.
+rebalance to at the next fill; ``1 - sum(row)`` stays in cash. A row of NaN means "no rebalancing:
+keep the holdings" (buy-and-hold after its first bar, minimum variance between rebalancing dates).
+Tickers that are not valid on a bar get weight 0. :func:`finrl_lite.train.backtest.run_weights`
+rebalances to these weights with the same fees as the agents pay.
 """
 
 from __future__ import annotations
@@ -62,18 +63,15 @@ class WeightStrategy:
 
 @dataclass
 class EqualWeightBuyAndHold(WeightStrategy):
-    """Buy the tickers valid on the first bar in equal value, then hold: weights drift with prices."""
+    """Buy the tickers valid on the first tradable bar in equal value, then hold."""
 
     name: ClassVar[str] = "buy_and_hold"
 
     def target_weights(self, market: MarketData) -> np.ndarray:
-        close = market.field("close")
-        start = market.warmup if market.warmup < market.num_dates - 1 else 0
-        held = market.valid[start] & np.isfinite(close[start]) & (close[start] > 0)
-        shares = np.where(held, 1.0 / np.where(held, close[start], 1.0), 0.0)
-        value = shares[None, :] * np.nan_to_num(close)
-        weights = _normalise(value)
+        start = min(market.warmup, market.num_dates - 1)
+        weights = np.full((market.num_dates, market.num_tickers), np.nan)
         weights[:start] = 0.0
+        weights[start] = _normalise(market.valid[start : start + 1].astype(np.float64))[0]
         return weights
 
 
@@ -113,20 +111,16 @@ class MinimumVariance(WeightStrategy):
         with np.errstate(divide="ignore", invalid="ignore"):
             returns = np.diff(np.log(close), axis=0, prepend=np.nan)
         t_len, n = close.shape
-        weights = np.zeros((t_len, n))
-        start = max(self.lookback, market.warmup)
-        current = np.zeros(n)
-        held_from = 0
-        for t in range(start, t_len):
-            if (t - start) % self.rebalance_every == 0:
-                window = returns[t - self.lookback + 1 : t + 1]
-                usable = np.isfinite(window).all(axis=0) & market.valid[t]
-                current = np.zeros(n)
-                if usable.any():
-                    current[usable] = self._solve(np.cov(window[:, usable], rowvar=False).reshape(usable.sum(), usable.sum()))
-                held_from = t
-            drift = current * np.nan_to_num(close[t] / close[held_from], nan=0.0)
-            weights[t] = drift / drift.sum() if drift.sum() > 0 else 0.0
+        weights = np.full((t_len, n), np.nan)
+        start = min(max(self.lookback, market.warmup), t_len)
+        weights[:start] = 0.0
+        for t in range(start, t_len, self.rebalance_every):
+            window = returns[t - self.lookback + 1 : t + 1]
+            usable = np.isfinite(window).all(axis=0) & market.valid[t]
+            weights[t] = 0.0
+            if usable.any():
+                k = int(usable.sum())
+                weights[t, usable] = self._solve(np.cov(window[:, usable], rowvar=False).reshape(k, k))
         return weights
 
     def _solve(self, cov: np.ndarray) -> np.ndarray:
@@ -153,7 +147,7 @@ class IndicatorCrossover(WeightStrategy):
 
     Buy a ticker when close > SMA(fast) and close > SMA(slow) and volume SMA(fast) > volume SMA(slow) and
     the MACD histogram > 0; sell it on the mirror condition (all four reversed); otherwise keep the
-    position. The held tickers share the portfolio equally.
+    position. When the held set changes, the held tickers are rebalanced to equal weights.
     """
 
     name: ClassVar[str] = "indicator_crossover"
@@ -169,12 +163,13 @@ class IndicatorCrossover(WeightStrategy):
         with np.errstate(invalid="ignore"):
             buy = (close > sma_f) & (close > sma_s) & (vol_f > vol_s) & (hist > 0)
             sell = (close < sma_f) & (close < sma_s) & (vol_f < vol_s) & (hist < 0)
-        holding = np.zeros_like(buy)
+        weights = np.full(close.shape, np.nan)
         state = np.zeros(close.shape[1], dtype=bool)
         for t in range(close.shape[0]):
-            state = np.where(buy[t], True, np.where(sell[t], False, state)) & market.valid[t]
-            holding[t] = state
-        weights = _normalise(holding.astype(np.float64))
+            held = np.where(buy[t], True, np.where(sell[t], False, state)) & market.valid[t]
+            if t == 0 or (held != state).any():  # rebalance only when the held set changes
+                weights[t] = _normalise(held[None, :].astype(np.float64))[0]
+            state = held
         weights[: market.warmup] = 0.0
         return weights
 

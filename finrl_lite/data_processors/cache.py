@@ -16,7 +16,7 @@ __all__ = ["DataCache", "cache_key"]
 
 logger = logging.getLogger(__name__)
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 
 
 def cache_key(parts: dict[str, Any]) -> str:

@@ -58,6 +58,7 @@ class MarketData:
         market_fields: ``M`` per-date series names (for example ``turbulence``, ``vix``, ``index``).
         market_values: ``[T, M]`` float64.
         interval: bar interval, e.g. ``"1d"`` or ``"1m"``.
+        calendar: exchange calendar of the bars (``XNYS``, ``24/7``...), for annualisation.
         warmup: number of leading bars during which some indicator is still NaN.
         splits: named date ranges, if the data was prepared with them.
         source: free-form description of where the data came from (for reports).
@@ -71,6 +72,7 @@ class MarketData:
     market_fields: tuple[str, ...] = ()
     market_values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     interval: str = "1d"
+    calendar: str = "XNYS"
     warmup: int = 0
     splits: Splits | None = None
     source: str = ""
@@ -232,6 +234,7 @@ class MarketData:
             "fields": list(self.fields),
             "market_fields": list(self.market_fields),
             "interval": self.interval,
+            "calendar": self.calendar,
             "warmup": self.warmup,
             "splits": self.splits.to_dict() if self.splits else None,
             "source": self.source,
@@ -278,6 +281,7 @@ class MarketData:
             market_fields=tuple(mfields),
             market_values=market,
             interval=meta["interval"],
+            calendar=meta.get("calendar", "XNYS"),
             warmup=int(meta["warmup"]),
             splits=Splits(meta["splits"]) if meta.get("splits") else None,
             source=meta.get("source", ""),

@@ -145,6 +145,7 @@ class DataProcessor:
             market_fields=tuple(market_cols),
             market_values=per_date.to_numpy(np.float64),
             interval=self.interval,
+            calendar=self.calendar,
             warmup=_warmup_of(features),
             source=self.source_name,
         )

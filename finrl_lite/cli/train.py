@@ -1,0 +1,112 @@
+"""`finrl-lite train` and `finrl-lite backtest`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
+from finrl_lite.errors import ConfigError
+
+__all__ = ["train", "backtest"]
+
+_SHOWN = ("cumulative_return", "sharpe", "max_drawdown", "annual_volatility", "turnover", "costs_paid")
+
+
+def _metrics_table(title: str, split_metrics: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    table.add_column("strategy")
+    for m in _SHOWN:
+        table.add_column(m.replace("_", " "), justify="right")
+    for curve, metrics in split_metrics.items():
+        cells = []
+        for m in _SHOWN:
+            stat = metrics[m]
+            text = f"{stat['mean']:.4g}" if stat["n"] == 1 else f"{stat['mean']:.4g} [{stat['low']:.3g}, {stat['high']:.3g}]"
+            cells.append(text)
+        table.add_row(f"[bold]{curve}[/bold]" if curve == "agent" else curve, *cells)
+    return table
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("finrl_lite")
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))
+    return handler
+
+
+def train(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<config name>).")] = None,  # noqa: UP045
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (overrides train.seeds).")] = None,  # noqa: UP045
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.")] = None,  # noqa: UP045
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+) -> None:
+    """Prepare data, train on the train split, evaluate on validation and test, and write a run directory."""
+    from finrl_lite.config import load_config
+    from finrl_lite.train.pipeline import load_run_config, train_run
+
+    with user_errors():
+        if resume is not None:
+            if config is not None or set_:
+                raise ConfigError("--resume takes the run directory's own config; drop --config/--set")
+            cfg, run_dir = load_run_config(resume), resume
+        else:
+            cfg = load_config(config, set_ or [])
+            if seeds:
+                try:
+                    cfg.train.seeds = [int(s) for s in seeds.split(",") if s.strip()]
+                except ValueError as exc:
+                    raise ConfigError(f"--seeds '{seeds}': expected comma-separated integers") from exc
+            run_dir = out or Path("runs") / (config.stem if config else "default")
+        handler = _log_to_file(run_dir / "train.log")
+        columns = (
+            TextColumn("[bold]seed {task.fields[seed]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]:>9,.0f} steps/s"),
+            TextColumn("return {task.fields[ret]}"),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=console, transient=False) as progress:
+                tasks: dict[int, Any] = {}
+
+                def hook(seed: int, p: Any) -> None:
+                    if seed not in tasks:
+                        tasks[seed] = progress.add_task("train", total=p.total_steps, seed=seed, sps=0.0, ret="-")
+                    ret = "-" if p.episode_return != p.episode_return else f"{p.episode_return:.4g}"
+                    progress.update(tasks[seed], completed=min(p.steps, p.total_steps), sps=p.steps_per_second, ret=ret)
+
+                metrics = train_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
+        finally:
+            logging.getLogger("finrl_lite").removeHandler(handler)
+            handler.close()
+    for split, split_metrics in metrics.items():
+        console.print(_metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
+    console.print(f"run directory: {run_dir}")
+
+
+def backtest(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `finrl-lite train`.")],
+    split: Annotated[str, typer.Option("--split", help="Split to back-test on (test, trade, ...).")] = "test",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+) -> None:
+    """Evaluate a trained run and every baseline on a split; print metrics, write backtest.json and PNGs."""
+    from finrl_lite.train.pipeline import backtest_run
+
+    with user_errors():
+        with console.status(f"back-testing {run_dir} on {split}"):
+            result = backtest_run(run_dir, split, use_cache=not no_cache)
+    console.print(_metrics_table(f"back-test on {split}", result[split]))
+    console.print(f"wrote {run_dir / f'backtest_{split}'}")

@@ -1,0 +1,208 @@
+"""The train -> validate -> test pipeline and the run directory it writes.
+
+Run directory::
+
+    RUN/
+      config.yaml          the resolved config
+      run.json             data fingerprint, seeds, library versions
+      metrics.json         per split and curve: mean and 95% CI over seeds of every metric
+      seed_<k>/
+        model/             the trained agent (agent.json says how to load it)
+        checkpoint/        the latest periodic checkpoint (for --resume)
+        progress.json      steps learned, and whether training finished
+        metrics.json       per split: metrics of the agent and of every baseline
+        equity_<split>.csv equity curves; report_<split>.png plots
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from finrl_lite.agents.base import Agent, TrainProgress
+from finrl_lite.agents.baselines import make_baseline
+from finrl_lite.agents.factory import load_agent, make_agent, save_agent
+from finrl_lite.config import AppConfig, dump_config, load_config
+from finrl_lite.data_processors.market_data import MarketData
+from finrl_lite.data_processors.processor import prepare_data
+from finrl_lite.errors import ConfigError
+from finrl_lite.io import atomic_write_text
+from finrl_lite.train.backtest import EquityCurve, index_curve, run_agent, run_weights
+from finrl_lite.train.environment import make_env
+from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
+from finrl_lite.train.report import plot_curves, write_curves_csv
+
+__all__ = ["ProgressHook", "aggregate_metrics", "backtest_run", "evaluate_split", "train_run"]
+
+logger = logging.getLogger(__name__)
+
+ProgressHook = Callable[[int, TrainProgress], None]
+"""Called with (seed, progress) after each training iteration; the CLI draws its progress bar from it."""
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import numpy
+    import pandas
+    import stable_baselines3
+    import torch
+
+    from finrl_lite import __version__
+
+    return {
+        "finrl_lite": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "gymnasium": gymnasium.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+    }
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=1, default=str))
+
+
+def _split(market: MarketData, name: str) -> MarketData:
+    if market.splits is None or name not in market.splits:
+        known = sorted(market.splits or {})
+        raise ConfigError(f"data.splits has no split '{name}' (splits: {known}); define it in the config")
+    return market.slice(name)
+
+
+def evaluate_split(agent: Agent | None, market: MarketData, cfg: AppConfig, seed: int = 0) -> list[EquityCurve]:
+    """Equity curves of the agent (if given), every configured baseline and the data's index, on one split."""
+    curves = [run_agent(agent, market, cfg.env, "agent", seed)] if agent is not None else []
+    for name in cfg.train.baselines:
+        curves.append(run_weights(make_baseline(name).target_weights(market), market, cfg.env, name))
+    index = index_curve(market, cfg.env.initial_amount)
+    if index is not None:
+        curves.append(index)
+    return curves
+
+
+def _report_split(curves: list[EquityCurve], market: MarketData, directory: Path, split: str) -> dict[str, dict[str, float]]:
+    write_curves_csv(curves, directory / f"equity_{split}.csv")
+    plot_curves(curves, directory / f"report_{split}.png", f"{split}: {market.date_range_text()}")
+    return {c.name: c.metrics(market.interval, market.calendar) for c in curves}
+
+
+def _train_seed(cfg: AppConfig, market: MarketData, seed: int, directory: Path, hook: ProgressHook | None) -> dict[str, Any]:
+    directory.mkdir(parents=True, exist_ok=True)
+    progress_path = directory / "progress.json"
+    progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {"steps": 0, "done": False}
+    train_env = make_env(cfg.env, _split(market, cfg.train.train_split), seed=seed)
+    if progress["done"]:
+        agent = load_agent(directory / "model", env=train_env)
+        logger.info("seed %d: training already finished, evaluating", seed)
+    else:
+        resuming = progress["steps"] > 0 and (directory / "checkpoint" / "agent.json").is_file()
+        agent = load_agent(directory / "checkpoint", env=train_env) if resuming else make_agent(cfg, train_env, seed=seed)
+        remaining = cfg.train.total_timesteps - _agent_steps(agent)
+        if resuming:
+            logger.info("seed %d: resuming after %d steps", seed, progress["steps"])
+        next_checkpoint = [progress["steps"] + cfg.train.checkpoint_every if cfg.train.checkpoint_every else None]
+
+        def on_iteration(p: TrainProgress) -> None:  # p.steps counts every step the agent ever learned from
+            if hook is not None:
+                hook(seed, TrainProgress(p.steps, cfg.train.total_timesteps, p.steps_per_second, p.episode_return, p.extra))
+            if next_checkpoint[0] is not None and p.steps >= next_checkpoint[0]:
+                _checkpoint(agent, cfg, directory, p.steps)
+                next_checkpoint[0] = p.steps + cfg.train.checkpoint_every
+
+        if remaining > 0:
+            agent.learn(remaining, callback=on_iteration)
+        save_agent(agent, cfg.agent, directory / "model")
+        _write_json(progress_path, {"steps": cfg.train.total_timesteps, "done": True})
+    metrics = {}
+    for split in cfg.train.eval_splits:
+        part = _split(market, split)
+        metrics[split] = _report_split(evaluate_split(agent, part, cfg, seed), part, directory, split)
+    _write_json(directory / "metrics.json", metrics)
+    return metrics
+
+
+def _agent_steps(agent: Agent) -> int:
+    model = getattr(agent, "model", agent)
+    return int(getattr(model, "num_timesteps", 0))
+
+
+def _checkpoint(agent: Agent, cfg: AppConfig, directory: Path, steps: int) -> None:
+    """Replace ``checkpoint/`` with the current agent (written beside it first, then swapped in)."""
+    staging = directory / "checkpoint.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    save_agent(agent, cfg.agent, staging)
+    final = directory / "checkpoint"
+    old = directory / "checkpoint.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    _write_json(directory / "progress.json", {"steps": steps, "done": False})
+    logger.info("checkpoint at %d steps", steps)
+
+
+def aggregate_metrics(per_seed: dict[int, dict[str, dict[str, dict[str, float]]]]) -> dict[str, Any]:
+    """Mean and 95% confidence interval over seeds of every metric of every curve and split."""
+    out: dict[str, Any] = {}
+    seeds = sorted(per_seed)
+    first = per_seed[seeds[0]]
+    for split, curves in first.items():
+        out[split] = {}
+        for curve in curves:
+            out[split][curve] = {
+                m: {**mean_confidence_interval([per_seed[s][split][curve][m] for s in seeds]), "values": [per_seed[s][split][curve][m] for s in seeds]}
+                for m in METRIC_NAMES
+            }
+    return out
+
+
+def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = None, use_cache: bool = True) -> dict[str, Any]:
+    """Train and evaluate every seed of ``cfg`` into ``out_dir``; returns the aggregated metrics.
+
+    Calling it again on the same directory resumes: finished seeds are only re-evaluated, interrupted
+    ones continue from their last checkpoint.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    market = prepare_data(cfg, use_cache=use_cache).market
+    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    _write_json(out / "run.json", {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": _versions()})
+    per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook) for seed in cfg.train.seeds}
+    metrics = aggregate_metrics(per_seed)
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def load_run_config(run_dir: str | Path) -> AppConfig:
+    """The resolved config stored in a run directory."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (config.yaml missing)")
+    return load_config(path)
+
+
+def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = True) -> dict[str, Any]:
+    """Evaluate every trained seed of a run, and the baselines, on ``split``; writes ``backtest_<split>/``."""
+    run = Path(run_dir)
+    cfg = load_run_config(run)
+    part = _split(prepare_data(cfg, use_cache=use_cache).market, split)
+    directory = run / f"backtest_{split}"
+    per_seed = {}
+    for seed in cfg.train.seeds:
+        model_dir = run / f"seed_{seed}" / "model"
+        if not (model_dir / "agent.json").is_file():
+            raise ConfigError(f"{run}: seed {seed} has no trained model; run `finrl-lite train --resume {run}` first")
+        agent = load_agent(model_dir, env=None)
+        per_seed[seed] = {split: _report_split(evaluate_split(agent, part, cfg, seed), part, directory / f"seed_{seed}", split)}
+    result = aggregate_metrics(per_seed)
+    _write_json(directory / "backtest.json", result)
+    _write_json(run / f"backtest_{split}.json", result)
+    return result

@@ -110,11 +110,11 @@ def _train_seed(cfg: AppConfig, market: MarketData, seed: int, directory: Path, 
         next_checkpoint = [progress["steps"] + cfg.train.checkpoint_every if cfg.train.checkpoint_every else None]
 
         def on_iteration(p: TrainProgress) -> None:  # p.steps counts every step the agent ever learned from
-            if hook is not None:
-                hook(seed, TrainProgress(p.steps, cfg.train.total_timesteps, p.steps_per_second, p.episode_return, p.extra))
             if next_checkpoint[0] is not None and p.steps >= next_checkpoint[0]:
                 _checkpoint(agent, cfg, directory, p.steps)
                 next_checkpoint[0] = p.steps + cfg.train.checkpoint_every
+            if hook is not None:
+                hook(seed, TrainProgress(p.steps, cfg.train.total_timesteps, p.steps_per_second, p.episode_return, p.extra))
 
         if remaining > 0:
             agent.learn(remaining, callback=on_iteration)

@@ -1,0 +1,103 @@
+"""The train -> validate -> test pipeline and the train / backtest CLI, end to end on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from finrl_lite.cli import app
+from finrl_lite.config import load_config
+from finrl_lite.errors import ConfigError
+from finrl_lite.train.pipeline import train_run
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+TINY = [
+    "data.synthetic.num_tickers=3",
+    "env.num_envs=4",
+    "env.episode_length=30",
+    "agent.params={num_steps: 16, num_minibatches: 2, update_epochs: 2}",
+    "train.total_timesteps=256",
+    "train.baselines=[buy_and_hold, min_variance]",
+]
+
+
+def _cfg(tmp_path: Path, *extra: str):  # noqa: ANN202
+    return load_config(REPO / "configs" / "quickstart.yaml", [*TINY, f"data.cache.dir={tmp_path / 'cache'}", *extra])
+
+
+def test_cli_train_then_backtest(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    sets = [arg for s in [*TINY, f"data.cache.dir={tmp_path / 'cache'}"] for arg in ("--set", s)]
+    result = runner.invoke(app, ["train", "--config", str(REPO / "configs/quickstart.yaml"), "--out", str(run), *sets])
+    assert result.exit_code == 0, result.output
+    assert "validation" in result.output and "agent" in result.output
+    for name in ("config.yaml", "run.json", "metrics.json", "train.log", "seed_0/model/agent.json", "seed_0/metrics.json",
+                 "seed_0/equity_test.csv", "seed_0/report_test.png", "seed_0/report_validation.png"):
+        assert (run / name).is_file(), name
+    run_info = json.loads((run / "run.json").read_text())
+    assert len(run_info["data_fingerprint"]) == 64 and "torch" in run_info["versions"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    assert set(metrics["test"]) == {"agent", "buy_and_hold", "min_variance", "index"}
+    assert metrics["test"]["agent"]["sharpe"]["n"] == 1
+
+    bt = runner.invoke(app, ["backtest", str(run), "--split", "trade"])
+    assert bt.exit_code == 0, bt.output
+    result_json = json.loads((run / "backtest_trade.json").read_text())
+    assert "agent" in result_json["trade"]
+    assert (run / "backtest_trade" / "seed_0" / "report_trade.png").is_file()
+
+
+def test_same_seed_same_metrics(tmp_path: Path) -> None:
+    a = train_run(_cfg(tmp_path), tmp_path / "a")
+    b = train_run(_cfg(tmp_path), tmp_path / "b")
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["test"]["agent"]["cumulative_return"]["mean"] == b["test"]["agent"]["cumulative_return"]["mean"]
+
+
+def test_several_seeds_give_a_confidence_interval(tmp_path: Path) -> None:
+    metrics = train_run(_cfg(tmp_path, "train.seeds=[0, 1]", "train.eval_splits=[test]"), tmp_path / "r")
+    sharpe = metrics["test"]["agent"]["sharpe"]
+    assert sharpe["n"] == 2 and sharpe["low"] <= sharpe["mean"] <= sharpe["high"] and len(sharpe["values"]) == 2
+
+
+def test_resume_after_an_interruption(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "train.total_timesteps=512", "train.checkpoint_every=128", "train.eval_splits=[test]")
+    run = tmp_path / "r"
+
+    def interrupt(seed: int, progress) -> None:  # noqa: ANN001
+        if progress.steps >= 256:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, run, hook=interrupt)
+    saved = json.loads((run / "seed_0" / "progress.json").read_text())
+    assert saved == {"steps": 256, "done": False} and (run / "seed_0" / "checkpoint" / "agent.json").is_file()
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "seed_0" / "progress.json").read_text()) == {"steps": 512, "done": True}
+    from finrl_lite.agents.factory import load_agent
+
+    assert load_agent(run / "seed_0" / "model").num_timesteps == 512  # type: ignore[attr-defined]
+
+
+def test_sb3_backend_through_the_pipeline(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "agent.backend=sb3", "agent.algo=a2c", "agent.params={n_steps: 8}", "train.eval_splits=[test]")
+    metrics = train_run(cfg, tmp_path / "r")
+    assert "agent" in metrics["test"]
+
+
+def test_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not available on backend 'native'"):
+        train_run(_cfg(tmp_path, "agent.algo=sac"), tmp_path / "r")
+    with pytest.raises(ConfigError, match="no split 'holdout'"):
+        train_run(_cfg(tmp_path, "train.eval_splits=[holdout]"), tmp_path / "r2")
+    with pytest.raises(ConfigError, match=r"\['lr'\] are not native PPO hyper-parameters"):
+        train_run(_cfg(tmp_path, "agent.params={lr: 0.1}"), tmp_path / "r3")
+    result = runner.invoke(app, ["backtest", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "not a run directory" in result.output

@@ -126,8 +126,8 @@ class RunningNorm(nn.Module):
         self.count.copy_(total)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = (x.to(torch.float64) - self.mean) / torch.sqrt(self.var + 1e-8)
-        return z.clamp(-self.clip, self.clip).to(torch.float32)
+        mean, inv_std = self.mean.to(torch.float32), torch.rsqrt(self.var + 1e-8).to(torch.float32)
+        return ((x.to(torch.float32) - mean) * inv_std).clamp(-self.clip, self.clip)
 
 
 def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
@@ -156,13 +156,14 @@ class ActorCritic(nn.Module):
         self.log_std = nn.Parameter(torch.full((action_size,), cfg.init_log_std))
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """Normalised float32 network input (what the rollout buffer stores)."""
         return self.norm(obs) if self.use_norm else obs.to(torch.float32)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(self.features(obs)).squeeze(-1)
+    def value(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.critic(feats).squeeze(-1)
 
-    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mean = self.actor(self.features(obs))
+    def distribution(self, feats: torch.Tensor) -> torch.distributions.Normal:
+        mean = self.actor(feats)
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
 
 
@@ -199,7 +200,7 @@ class NativePPO:
         x = torch.as_tensor(obs, device=self.device)
         if x.dim() == 1:
             x = x.unsqueeze(0)
-        dist = self.policy.distribution(x)
+        dist = self.policy.distribution(self.policy.features(x))
         action = dist.mean if deterministic else dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=self.device)
         action = action.clamp(-1.0, 1.0)
         return action.cpu().numpy() if is_numpy else action
@@ -232,23 +233,25 @@ class NativePPO:
                 if cfg.norm_obs:
                     self.policy.norm.update(obs)
                 with torch.no_grad():
-                    dist = self.policy.distribution(obs)
+                    feats = self.policy.features(obs)
+                    dist = self.policy.distribution(feats)
                     action = dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=dev)
                     logp = dist.log_prob(action).sum(-1)
-                    val_buf[t] = self.policy.value(obs)
-                obs_buf[t] = obs.to(torch.float32)
+                    val_buf[t] = self.policy.value(feats)
+                obs_buf[t] = feats
                 act_buf[t], logp_buf[t] = action, logp
                 obs, reward, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
                 reward = reward.to(torch.float32)
                 self._episode_returns += reward
                 with torch.no_grad():  # bootstrap a time-limit truncation from the episode's last observation
-                    reward = reward + cfg.gamma * self.policy.value(info["final_obs"]) * truncated.to(torch.float32)
+                    final_value = self.policy.value(self.policy.features(info["final_obs"]))
+                    reward = reward + cfg.gamma * final_value * truncated.to(torch.float32)
                 done = (terminated | truncated).to(torch.float32)
                 rew_buf[t], done_buf[t] = reward, done
                 finished.append(torch.where(done.bool(), self._episode_returns, torch.nan))
                 self._episode_returns = self._episode_returns * (1.0 - done)
             with torch.no_grad():
-                next_value = self.policy.value(obs)
+                next_value = self.policy.value(self.policy.features(obs))
             advantages, returns = compute_gae(rew_buf, val_buf, done_buf, next_value, cfg.gamma, cfg.gae_lambda)
             stats = self._update(obs_buf, act_buf, logp_buf, advantages, returns, val_buf, minibatch)
             self.num_timesteps += batch
@@ -283,6 +286,7 @@ class NativePPO:
     ) -> dict[str, float]:
         cfg = self.config
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+        # obs_buf holds the normalised features seen when acting (normalisation frozen for the update)
         obs, act, logp, adv, ret, val = map(flat, (obs_buf, act_buf, logp_buf, advantages, returns, val_buf))
         n = obs.shape[0]
         losses = torch.zeros(3, device=self.device)

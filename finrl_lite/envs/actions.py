@@ -1,0 +1,63 @@
+"""Action mapper: policy actions in ``[-1, 1]^N`` to signed share orders."""
+
+from __future__ import annotations
+
+import torch
+
+from finrl_lite.envs.params import StockTradingParams
+
+__all__ = ["actions_to_orders", "target_weights_to_orders"]
+
+
+def _round_to_lots(params: StockTradingParams, shares: torch.Tensor) -> torch.Tensor:
+    if params.fractional:
+        return shares
+    if params.lot_size == 1:
+        return torch.trunc(shares)
+    return torch.trunc(shares / params.lot_size) * params.lot_size
+
+
+def actions_to_orders(params: StockTradingParams, action: torch.Tensor) -> torch.Tensor:
+    """Scale actions by ``hmax`` shares and round toward zero to whole lots (FinRL's ``astype(int)``).
+
+    Args:
+        params: Environment parameters (``hmax``, ``lot_size``, ``fractional``).
+        action: ``[B, N]`` actions; values outside ``[-1, 1]`` are clipped.
+
+    Returns:
+        ``[B, N]`` signed order sizes in shares (positive buys, negative sells), in ``action``'s dtype.
+    """
+    return _round_to_lots(params, action.clamp(-1.0, 1.0) * params.hmax)
+
+
+def target_weights_to_orders(
+    params: StockTradingParams,
+    action: torch.Tensor,
+    cash: torch.Tensor,
+    holdings: torch.Tensor,
+    price: torch.Tensor,
+    tradable: torch.Tensor,
+) -> torch.Tensor:
+    """Orders that move each ticker to a target weight of the portfolio value at the fill price.
+
+    Actions are clipped to ``[0, 1]`` and divided by their sum when it exceeds 1 (the rest stays in cash);
+    the order is ``target_shares - holdings`` rounded toward zero to whole lots. Buys are still limited by
+    the cash left after sells and fees (see :func:`~finrl_lite.envs.simulator.execute_orders`).
+
+    Args:
+        params: Environment parameters.
+        action: ``[B, N]`` target weights.
+        cash: ``[B]`` cash.
+        holdings: ``[B, N]`` shares.
+        price: ``[B, N]`` fill prices.
+        tradable: ``[B, N]`` bool; untradable tickers get no order.
+
+    Returns:
+        ``[B, N]`` signed order sizes in shares.
+    """
+    weights = action.clamp(0.0, 1.0)
+    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+    value = cash + (holdings * price).sum(dim=1)
+    safe_price = torch.where(tradable, price, torch.ones_like(price))
+    target = torch.where(tradable, weights * value.unsqueeze(1) / safe_price, holdings)
+    return _round_to_lots(params, target - holdings)

@@ -1,0 +1,197 @@
+"""The native torch vector-environment interface that every adapter wraps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from finrl_lite.envs.market import seed_keys
+from finrl_lite.errors import ConfigError
+
+__all__ = ["BatchedEnv", "TorchVecEnv", "where_state"]
+
+
+@runtime_checkable
+class TorchVecEnv(Protocol):
+    """A batch of environments whose observations, rewards and flags are torch tensors on ``device``.
+
+    Finished environments reset inside ``step`` (same-step autoreset); ``info["final_obs"]`` holds the last
+    observation of every environment, which is the terminal one where ``terminated | truncated``.
+
+    Attributes:
+        num_envs: Batch size B.
+        observation_size: Length D of the flat observation.
+        action_size: Length of the action vector.
+        action_low: Lower bound of every action entry.
+        action_high: Upper bound of every action entry.
+        device: Torch device of every tensor.
+    """
+
+    num_envs: int
+    observation_size: int
+    action_size: int
+    action_low: float
+    action_high: float
+    device: torch.device
+
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reset every environment; ``(obs [B, D], info)``."""
+        ...
+
+    def step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """``(obs [B, D], reward [B], terminated [B], truncated [B], info)``."""
+        ...
+
+
+StepOut = tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, Any]
+
+
+class BatchedEnv:
+    """Shared machinery of the torch vector environments: generator, seeding, step modes, state holding.
+
+    A subclass sets ``num_envs``, ``observation_size``, ``action_size``, ``device``, ``params`` (with a
+    ``dtype``), and implements :meth:`_reset_state` and :meth:`_core_step` (pure functions of the state).
+
+    Args:
+        num_envs: Number of environments.
+        device: Torch device.
+        seed: Seed of the generator that draws the per-environment keys.
+        step_mode: ``"eager"``, ``"compile"`` (``torch.compile``; each instance compiles on its first step,
+            about 40 s on a small CPU, and dynamo's per-function recompile limit, 8 by default, applies to
+            all instances of a class in a process) or ``"cuda_graph"`` (CUDA only: captured on the first
+            step, replayed after).
+        autoreset: Reset finished environments inside ``step``.
+        final_obs: Return the terminal observation in ``info["final_obs"]``.
+    """
+
+    action_low: float = -1.0
+    action_high: float = 1.0
+    num_envs: int
+    observation_size: int
+    action_size: int
+    device: torch.device
+
+    def __init__(
+        self,
+        num_envs: int,
+        device: str | torch.device,
+        seed: int | None,
+        step_mode: str,
+        autoreset: bool,
+        final_obs: bool,
+    ) -> None:
+        if num_envs < 1:
+            raise ConfigError("num_envs must be >= 1")
+        if step_mode not in ("eager", "compile", "cuda_graph"):
+            raise ConfigError("step_mode must be 'eager', 'compile' or 'cuda_graph'")
+        self.device = torch.device(device)
+        if step_mode == "cuda_graph" and self.device.type != "cuda":
+            raise ConfigError("step_mode='cuda_graph' needs a CUDA device")
+        self.num_envs = num_envs
+        self.autoreset = autoreset
+        self.final_obs = final_obs
+        self.step_mode = step_mode
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (2**63)))
+        self.state: Any = None
+        self._step_fn: Callable[[Any, torch.Tensor], StepOut] = self._core_step
+        if step_mode == "compile":
+            self._step_fn = torch.compile(self._core_step, dynamic=False)
+        self._graph: _CudaGraphStep | None = None
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _reset_state(self, keys: torch.Tensor | None) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor]]:
+        """``(state, obs, info)`` of fresh episodes (keys drawn from :attr:`generator` when ``None``)."""
+        raise NotImplementedError
+
+    def _core_step(self, state: Any, action: torch.Tensor) -> StepOut:
+        """``(state, obs, reward, terminated, truncated, info NamedTuple)``."""
+        raise NotImplementedError
+
+    @property
+    def _action_dtype(self) -> torch.dtype:
+        return self.params.dtype  # type: ignore[attr-defined, no-any-return]
+
+    # ------------------------------------------------------------------ public API
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reset every environment.
+
+        Args:
+            seed: An int reseeds the generator that draws the per-environment keys; a sequence gives
+                environment ``i`` the key of seed ``i`` (a batch then equals single environments run with
+                those seeds).
+
+        Returns:
+            ``(obs [B, D], info)``.
+        """
+        keys = None
+        if isinstance(seed, Sequence):
+            if len(seed) != self.num_envs:
+                raise ConfigError(f"got {len(seed)} seeds for {self.num_envs} environments")
+            keys = seed_keys(list(seed), self.device)
+        elif seed is not None:
+            self.generator.manual_seed(int(seed))
+        self.state, obs, info = self._reset_state(keys)
+        return obs, info
+
+    def step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Step every environment with ``action [B, A]`` (moved to the env device and dtype).
+
+        Returns:
+            ``(obs, reward, terminated, truncated, info)``, all tensors on the env device.
+        """
+        if self.state is None:
+            raise ConfigError("call reset() before step()")
+        action = torch.as_tensor(action, device=self.device).to(self._action_dtype)
+        if self.step_mode == "cuda_graph":
+            if self._graph is None:
+                self._graph = _CudaGraphStep(self._core_step, self.state, action)
+            out = self._graph(self.state, action)
+        else:
+            out = self._step_fn(self.state, action)
+        self.state, obs, reward, terminated, truncated, info = out
+        return obs, reward, terminated, truncated, info._asdict()
+
+
+def where_state(mask: torch.Tensor, a: Any, b: Any) -> Any:
+    """Per environment: the NamedTuple state ``a`` where ``mask [B]`` else ``b`` (branch-free)."""
+    out = []
+    for x, y in zip(a, b, strict=True):
+        out.append(torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x, y))
+    return type(a)(*out)
+
+
+def _clone_tuple(x: Any) -> Any:
+    return type(x)(*[t.clone() for t in x])
+
+
+class _CudaGraphStep:
+    """A step function captured once in a CUDA graph; inputs are copied into static buffers, outputs cloned."""
+
+    def __init__(self, fn: Callable[[Any, torch.Tensor], StepOut], state: Any, action: torch.Tensor) -> None:
+        self.static_state = _clone_tuple(state)
+        self.static_action = action.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):  # warm up kernels and the allocator before capture
+                fn(self.static_state, self.static_action)
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_out = fn(self.static_state, self.static_action)
+
+    def __call__(self, state: Any, action: torch.Tensor) -> StepOut:
+        for dst, src in zip(self.static_state, state, strict=True):
+            dst.copy_(src)
+        self.static_action.copy_(action)
+        self.graph.replay()
+        new_state, obs, reward, terminated, truncated, info = self.static_out
+        return _clone_tuple(new_state), obs.clone(), reward.clone(), terminated.clone(), truncated.clone(), _clone_tuple(info)

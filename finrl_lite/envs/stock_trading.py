@@ -1,0 +1,336 @@
+"""Vectorized stock-trading environment: pure batched ``reset`` / ``step`` over named tensors, and a torch VecEnv.
+
+``step`` never synchronises with the host: no ``.item()``, no Python branch on tensor values, no
+data-dependent shapes. Python ``if`` statements only look at :class:`StockTradingParams` (static), so the
+same function runs on CPU and CUDA and can be captured by CUDA graphs or ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import torch
+
+from finrl_lite.data_processors.market_data import MarketData
+from finrl_lite.envs.actions import actions_to_orders, target_weights_to_orders
+from finrl_lite.envs.base import BatchedEnv, where_state
+from finrl_lite.envs.market import EnvMarket, draw_keys, episode_bounds, prepare_market
+from finrl_lite.envs.observation import (
+    attach_observation_table,
+    stock_observation,
+    stock_observation_names,
+    stock_observation_size,
+)
+from finrl_lite.envs.params import StockTradingParams
+from finrl_lite.envs.rewards import compute_reward
+from finrl_lite.envs.simulator import execute_orders
+from finrl_lite.errors import ConfigError
+
+__all__ = [
+    "StockTradingState",
+    "StepInfo",
+    "StockTradingVecEnv",
+    "make_stock_market",
+    "reset",
+    "step",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class StockTradingState(NamedTuple):
+    """State of a batch of stock-trading environments; every tensor has the leading ``num_envs`` dimension.
+
+    Attributes:
+        t: ``[B]`` int64 bar the environment has observed (its close is known).
+        end: ``[B]`` int64 last bar of the episode (reaching it truncates).
+        cash: ``[B]`` cash (currency).
+        holdings: ``[B, N]`` shares held.
+        locked: ``[B, N]`` shares bought on the current trading day (T+1 rule).
+        value: ``[B]`` total asset at bar ``t``'s close: ``cash + sum(holdings * close)``.
+        sharpe_a: ``[B]`` differential-Sharpe first moment.
+        sharpe_b: ``[B]`` differential-Sharpe second moment.
+        total_costs: ``[B]`` fees paid since the episode start (currency).
+        steps: ``[B]`` int64 steps taken in the episode.
+        episode: ``[B]`` int64 episode counter (feeds the start-offset draw).
+        key: ``[B]`` int64 per-environment random key.
+    """
+
+    t: torch.Tensor
+    end: torch.Tensor
+    cash: torch.Tensor
+    holdings: torch.Tensor
+    locked: torch.Tensor
+    value: torch.Tensor
+    sharpe_a: torch.Tensor
+    sharpe_b: torch.Tensor
+    total_costs: torch.Tensor
+    steps: torch.Tensor
+    episode: torch.Tensor
+    key: torch.Tensor
+
+
+class StepInfo(NamedTuple):
+    """Per-step diagnostics of the stepped (pre-reset) state, as tensors.
+
+    Attributes:
+        portfolio_value: ``[B]`` total asset after the step (currency).
+        cash: ``[B]`` cash after the step.
+        holdings: ``[B, N]`` shares after the step.
+        costs: ``[B]`` fees paid on this step.
+        total_costs: ``[B]`` fees paid in the episode so far.
+        turnover: ``[B]`` traded notional / total asset before the step.
+        trades: ``[B]`` int64 executed orders on this step.
+        turbulent: ``[B]`` bool, the turbulence rule fired on this step.
+        final_obs: ``[B, D]`` observation of the stepped state (the last observation of an episode that
+            just ended; the returned observation is already the next episode's first one).
+    """
+
+    portfolio_value: torch.Tensor
+    cash: torch.Tensor
+    holdings: torch.Tensor
+    costs: torch.Tensor
+    total_costs: torch.Tensor
+    turnover: torch.Tensor
+    trades: torch.Tensor
+    turbulent: torch.Tensor
+    final_obs: torch.Tensor
+
+
+def make_stock_market(params: StockTradingParams, market: MarketData, device: str | torch.device = "cpu") -> EnvMarket:
+    """Move ``market`` to ``device`` for the stock-trading core (once; every environment indexes into it)."""
+    needs_risk = params.turbulence_threshold is not None or params.observe_risk
+    prepared = prepare_market(
+        market,
+        features=params.features,
+        risk_series=params.risk_series if needs_risk else None,
+        episode_length=params.episode_length,
+        random_start=params.random_start,
+        device=device,
+        dtype=params.dtype,
+    )
+    return attach_observation_table(params, prepared)
+
+
+def _fresh(params: StockTradingParams, market: EnvMarket, key: torch.Tensor, episode: torch.Tensor) -> StockTradingState:
+    """A new episode for every environment (start drawn from ``key`` and ``episode``)."""
+    start, end = episode_bounds(market, key, episode, params.episode_length)
+    b, n = key.shape[0], market.num_tickers
+    zeros = torch.zeros(b, dtype=params.dtype, device=key.device)
+    return StockTradingState(
+        t=start,
+        end=end,
+        cash=torch.full((b,), params.initial_amount, dtype=params.dtype, device=key.device),
+        holdings=torch.zeros(b, n, dtype=params.dtype, device=key.device),
+        locked=torch.zeros(b, n, dtype=params.dtype, device=key.device),
+        value=torch.full((b,), params.initial_amount, dtype=params.dtype, device=key.device),
+        sharpe_a=zeros,
+        sharpe_b=zeros,
+        total_costs=zeros,
+        steps=torch.zeros_like(start),
+        episode=episode,
+        key=key,
+    )
+
+
+def reset(
+    params: StockTradingParams,
+    market: EnvMarket,
+    generator: torch.Generator | None = None,
+    num_envs: int | None = None,
+    *,
+    keys: torch.Tensor | None = None,
+    state: StockTradingState | None = None,
+    mask: torch.Tensor | None = None,
+) -> tuple[StockTradingState, torch.Tensor]:
+    """Start new episodes.
+
+    Args:
+        params: Environment parameters.
+        market: Device market tensors (from :func:`make_stock_market`).
+        generator: Draws one key per environment (ignored when ``keys`` is given).
+        num_envs: Batch size (ignored when ``keys`` is given).
+        keys: ``[B]`` int64 per-environment keys, instead of drawing them.
+        state: With ``mask``, reset only some environments of this state.
+        mask: ``[B]`` bool, environments to reset; the others keep their ``state``.
+
+    Returns:
+        ``(state, obs)`` with ``obs`` ``[B, D]``.
+    """
+    device = market.device
+    if keys is None:
+        if generator is None or num_envs is None:
+            raise ConfigError("reset needs either keys, or a generator and num_envs")
+        keys = draw_keys(generator, num_envs, device)
+    fresh = _fresh(params, market, keys, torch.zeros_like(keys))
+    if state is not None and mask is not None:
+        fresh = where_state(mask, fresh._replace(episode=state.episode + 1), state)
+    return fresh, stock_observation(params, market, fresh.t, fresh.cash, fresh.holdings)
+
+
+def step(
+    state: StockTradingState,
+    action: torch.Tensor,
+    params: StockTradingParams,
+    market: EnvMarket,
+    *,
+    autoreset: bool = True,
+    final_obs: bool = True,
+) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
+    """Advance every environment by one bar.
+
+    With ``execution="next_open"`` the orders decided on bar ``t``'s close fill at bar ``t+1``'s open and
+    the portfolio is valued at bar ``t+1``'s close; with ``execution="close"`` they fill at bar ``t``'s
+    close (FinRL). The turbulence rule reads the risk series of bar ``t`` (known when deciding).
+
+    Args:
+        state: Current state.
+        action: ``[B, N]`` actions: in ``[-1, 1]`` (clipped), in units of ``hmax`` shares; or target weights
+            in ``[0, 1]`` with ``action_mode="target_weights"``.
+        params: Environment parameters.
+        market: Device market tensors.
+        autoreset: Reset finished environments in the same step (``torch.where``, branch-free); the
+            returned observation is then the new episode's first one and ``info.final_obs`` the last.
+        final_obs: Build ``info.final_obs`` (a second observation gather). Without it (and with
+            ``autoreset``) ``info.final_obs`` is the returned observation, which is not the terminal one
+            for the environments that just finished.
+
+    Returns:
+        ``(state, obs, reward, terminated, truncated, info)``; ``terminated`` is ruin (total asset at or
+        below ``ruin_fraction * initial_amount``), ``truncated`` is the end of the data or episode length.
+    """
+    t = state.t
+    last_bar = market.num_dates - 1
+    t_next = (t + 1).clamp_max(last_bar)  # only reached without autoreset, stepping past the end
+    fill_bar = t_next if params.execution == "next_open" else t
+    price = (market.open if params.execution == "next_open" else market.close).index_select(0, fill_bar)
+    tradable = market.data.valid.index_select(0, fill_bar) & (price > 0)
+    if params.turbulence_threshold is not None:
+        turbulent = market.risk.index_select(0, t) >= params.turbulence_threshold
+    else:
+        turbulent = torch.zeros_like(tradable[:, 0])
+    locked = state.locked
+    if params.t_plus_1:
+        same_day = market.day.index_select(0, fill_bar) == market.day.index_select(0, (fill_bar - 1).clamp_min(0))
+        locked = torch.where(same_day.unsqueeze(1), locked, torch.zeros_like(locked))
+
+    if params.action_mode == "target_weights":
+        orders = target_weights_to_orders(params, action.to(params.dtype), state.cash, state.holdings, price, tradable)
+    else:
+        orders = actions_to_orders(params, action.to(params.dtype))
+    fills = execute_orders(params, state.cash, state.holdings, locked, orders, price, tradable, turbulent)
+
+    value = fills.cash + (fills.holdings * market.close.index_select(0, t_next)).sum(dim=1)
+    rew = compute_reward(
+        params.reward,
+        state.value,
+        value,
+        state.sharpe_a,
+        state.sharpe_b,
+        reward_scaling=params.reward_scaling,
+        sharpe_eta=params.sharpe_eta,
+    )
+    terminated = value <= params.ruin_fraction * params.initial_amount
+    truncated = (t_next >= state.end) & ~terminated
+    stepped = StockTradingState(
+        t=t_next,
+        end=state.end,
+        cash=fills.cash,
+        holdings=fills.holdings,
+        locked=fills.locked,
+        value=value,
+        sharpe_a=rew.sharpe_a,
+        sharpe_b=rew.sharpe_b,
+        total_costs=state.total_costs + fills.costs,
+        steps=state.steps + 1,
+        episode=state.episode,
+        key=state.key,
+    )
+    if autoreset:
+        done = terminated | truncated
+        fresh = _fresh(params, market, state.key, state.episode + 1)
+        new_state = where_state(done, fresh, stepped)
+        obs = stock_observation(params, market, new_state.t, new_state.cash, new_state.holdings)
+        last_obs = stock_observation(params, market, stepped.t, stepped.cash, stepped.holdings) if final_obs else obs
+    else:
+        new_state = stepped
+        obs = last_obs = stock_observation(params, market, stepped.t, stepped.cash, stepped.holdings)
+    info = StepInfo(
+        portfolio_value=value,
+        cash=fills.cash,
+        holdings=fills.holdings,
+        costs=fills.costs,
+        total_costs=stepped.total_costs,
+        turnover=fills.notional / state.value.clamp_min(1e-12),
+        trades=fills.trades,
+        turbulent=turbulent,
+        final_obs=last_obs,
+    )
+    return new_state, obs, rew.reward, terminated, truncated, info
+
+
+class StockTradingVecEnv(BatchedEnv):
+    """A batch of stock-trading environments with a native torch API (tensors stay on ``device``).
+
+    Example:
+        >>> env = StockTradingVecEnv(market, num_envs=1024, seed=0)
+        >>> obs, info = env.reset()
+        >>> obs, reward, terminated, truncated, info = env.step(torch.zeros(1024, env.num_tickers))
+
+    Finished environments reset in the same step (same-step autoreset): the returned observation is the
+    new episode's first one and ``info["final_obs"]`` holds the last observation of the finished one.
+
+    Args:
+        market: Market panel (one split); moved to ``device`` once.
+        params: Environment parameters (defaults: :class:`StockTradingParams`).
+        num_envs: Number of environments.
+        device: Torch device (``"cpu"``, ``"cuda"``).
+        seed: Seed of the generator that draws the per-environment keys.
+        step_mode: ``"eager"``; ``"compile"`` (``torch.compile`` of the step); ``"cuda_graph"`` (CUDA only:
+            the step captured once in a CUDA graph and replayed).
+        autoreset: Reset finished environments inside ``step`` (same-step). Without it a finished
+            environment stays on its last bar until :meth:`reset`.
+        final_obs: Return the terminal observation in ``info["final_obs"]`` (costs a second observation
+            gather per step; the SB3 and gymnasium adapters need it).
+    """
+
+    def __init__(
+        self,
+        market: MarketData,
+        params: StockTradingParams | None = None,
+        num_envs: int = 1,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+        step_mode: str = "eager",
+        autoreset: bool = True,
+        final_obs: bool = True,
+    ) -> None:
+        super().__init__(num_envs, device, seed, step_mode, autoreset, final_obs)
+        self.params = params or StockTradingParams()
+        self.market_data = market
+        self.market = make_stock_market(self.params, market, self.device)
+        self.num_tickers = self.market.num_tickers
+        self.action_size = self.num_tickers
+        if self.params.action_mode == "target_weights":
+            self.action_low = 0.0
+        self.observation_size = stock_observation_size(self.params, self.market)
+        self.observation_names = stock_observation_names(self.params, self.market)
+        self.state: StockTradingState | None = None
+        logger.debug(
+            "StockTradingVecEnv: %d envs, %d tickers, obs %d, device %s, %s",
+            num_envs,
+            self.num_tickers,
+            self.observation_size,
+            self.device,
+            step_mode,
+        )
+
+    def _reset_state(self, keys: torch.Tensor | None) -> tuple[StockTradingState, torch.Tensor, dict[str, torch.Tensor]]:
+        state, obs = reset(self.params, self.market, self.generator, self.num_envs, keys=keys)
+        return state, obs, {"portfolio_value": state.value, "cash": state.cash}
+
+    def _core_step(
+        self, state: StockTradingState, action: torch.Tensor
+    ) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
+        return step(state, action, self.params, self.market, autoreset=self.autoreset, final_obs=self.final_obs)

@@ -4,10 +4,11 @@ Random actions, 29 tickers, 8 indicator fields (random numbers with FinRL's indi
 the environment, not the indicators), the real S&P 500 daily file from ../shared/data when present (a
 synthetic panel of the same shape otherwise).
 
-The peer is a faithful re-implementation of FinRL 0.3.7's ``StockTradingEnv.step`` hot path (the
-``finrl`` package cannot be installed offline): per step it does what FinRL does — ``df.loc[day, :]``,
-state rebuilt from pandas columns as Python lists, ``np.argsort``, per-ticker sell/buy loops on a list,
-and the memory lists (assets, rewards, actions, dates, states).
+The peer (``--peer finrl``, the default) is FinRL 0.3.7's own ``StockTradingEnv``, loaded from the
+``finrl`` wheel fetched with ``pip download --no-deps`` (see ``finrl_peer.py``). Offline, ``--peer
+reimpl`` uses a faithful re-implementation of its step hot path below: per step it does what FinRL
+does — ``df.loc[day, :]``, state rebuilt from pandas columns as Python lists, ``np.argsort``,
+per-ticker sell/buy loops on a list, and the memory lists (assets, rewards, actions, dates, states).
 
 Usage::
 
@@ -19,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import resource
 import sys
@@ -186,16 +188,24 @@ class FinrlStyleStockTradingEnv:
         return self.state, reward, False, False, {}
 
 
-def bench_finrl(market: MarketData, steps: int, threshold: float, seed: int) -> float:
-    env = FinrlStyleStockTradingEnv(finrl_frame(market), market.num_tickers, 100, 1e6, 0.001, 1e-4, INDICATORS, threshold)
+def bench_finrl(market: MarketData, steps: int, threshold: float, seed: int, peer: str = "finrl") -> float:
+    if peer == "finrl":
+        from finrl_peer import make_finrl_env, quiet
+
+        env = make_finrl_env(market, list(INDICATORS), turbulence_threshold=threshold)
+    else:
+        env = FinrlStyleStockTradingEnv(finrl_frame(market), market.num_tickers, 100, 1e6, 0.001, 1e-4, INDICATORS, threshold)
+        quiet = contextlib.nullcontext  # noqa: N806
+    env.reset()
     rng = np.random.default_rng(seed)
     actions = rng.uniform(-1, 1, size=(steps, market.num_tickers))
-    start = time.perf_counter()
-    for k in range(steps):
-        _, _, terminal, _, _ = env.step(actions[k])
-        if terminal:
-            env.reset()
-    return steps / (time.perf_counter() - start)
+    with quiet():
+        start = time.perf_counter()
+        for k in range(steps):
+            _, _, terminal, _, _ = env.step(actions[k])
+            if terminal:
+                env.reset()
+        return steps / (time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------------------ ours
@@ -262,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "than they save, badly so on a shared machine; 0 keeps torch's default)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--peer", default="finrl", choices=["finrl", "reimpl"], help="FinRL's own env, or the offline re-implementation")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
@@ -286,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, dtype {args.dtype}, "
         f"execution {args.execution}, obs dtype {args.obs_dtype}, final_obs {not args.no_final_obs}"
     )
-    finrl_sps = bench_finrl(market, args.finrl_steps, threshold, args.seed)
-    print(f"FinRL-style pandas StockTradingEnv: {finrl_sps:,.0f} steps/s\n")
+    finrl_sps = bench_finrl(market, args.finrl_steps, threshold, args.seed, args.peer)
+    peer_name = "FinRL 0.3.7 StockTradingEnv" if args.peer == "finrl" else "FinRL-style pandas StockTradingEnv (re-implementation)"
+    print(f"{peer_name}: {finrl_sps:,.0f} steps/s\n")
     print(f"{'mode':<11}{'num_envs':>9}{'env-steps/s':>16}{'x FinRL':>12}{'bytes/env':>12}")
     rss_base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     largest = max(int(x) for x in args.num_envs.split(","))

@@ -55,7 +55,9 @@ def finrl_frame(market: MarketData, indicators: list[str]) -> pd.DataFrame:
     return frame.fillna(0.0)
 
 
-def make_finrl_env(market: MarketData, indicators: list[str], hmax: int = 100, initial_amount: float = 1e6):  # noqa: ANN201
+def make_finrl_env(  # noqa: ANN201
+    market: MarketData, indicators: list[str], hmax: int = 100, initial_amount: float = 1e6, turbulence_threshold: float | None = None
+):
     """FinRL 0.3.7 ``StockTradingEnv`` with its tutorial parameters on ``market``."""
     module = load_finrl_env_module()
     n = market.num_tickers
@@ -71,6 +73,7 @@ def make_finrl_env(market: MarketData, indicators: list[str], hmax: int = 100, i
         state_space=1 + 2 * n + len(indicators) * n,
         action_space=n,
         tech_indicator_list=indicators,
+        turbulence_threshold=turbulence_threshold,
         print_verbosity=10**9,
     )
 

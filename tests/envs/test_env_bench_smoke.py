@@ -15,6 +15,6 @@ def test_bench_env_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main(["--num-envs", "1,4", "--steps", "2", "--finrl-steps", "5", "--tickers", "3"]) == 0
+    assert module.main(["--num-envs", "1,4", "--steps", "2", "--finrl-steps", "5", "--tickers", "3", "--peer", "reimpl"]) == 0
     out = capsys.readouterr().out
     assert "FinRL-style pandas StockTradingEnv" in out and "x FinRL" in out and "failed" not in out

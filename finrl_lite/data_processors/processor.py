@@ -99,9 +99,8 @@ class DataProcessor:
 
     def add_turbulence(self, df: pd.DataFrame, window: int = 252) -> pd.DataFrame:
         """Add ``turbulence``: Mahalanobis distance of each bar's returns against the trailing ``window``."""
-        dates, tickers, wide = to_wide(df, ["close"])
-        valid = _valid_mask(df, dates, tickers, wide["close"])
-        series = turbulence(wide["close"], valid, window=window)
+        dates, tickers, wide = to_wide(_with_valid(df), ["close", "valid"])
+        series = turbulence(wide["close"], wide["valid"] == 1.0, window=window)
         return _add_market_series(df, "turbulence", pd.Series(series, index=dates))
 
     def add_vix(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -133,8 +132,8 @@ class DataProcessor:
             if c not in ("date", "tic", "valid", *_OHLCV, *MARKET_COLUMNS) and pd.api.types.is_numeric_dtype(df[c])
         ]
         market_cols = [c for c in MARKET_COLUMNS if c in df.columns]
-        dates, tickers, wide = to_wide(df, [*_OHLCV, *features])
-        valid = _valid_mask(df, dates, tickers, wide["close"])
+        dates, tickers, wide = to_wide(_with_valid(df), [*_OHLCV, *features, "valid"])
+        valid = wide["valid"] == 1.0
         per_date = df.groupby("date")[market_cols].first().reindex(dates)
         data = MarketData(
             dates=dates.astype("datetime64[ns]"),
@@ -161,10 +160,10 @@ class DataProcessor:
         return prepare_data(config, use_cache=use_cache).market
 
 
-def _valid_mask(df: pd.DataFrame, dates: np.ndarray, tickers: list[str], close: np.ndarray) -> np.ndarray:
-    if "valid" not in df.columns:
-        return ~np.isnan(close)
-    return to_wide(df.assign(valid=df["valid"].astype(float)), ["valid"])[2]["valid"] == 1.0
+def _with_valid(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a numeric ``valid`` column (a cleaned frame has one; otherwise: rows with a close)."""
+    valid = df["valid"] if "valid" in df.columns else df["close"].notna()
+    return df.assign(valid=valid.astype(np.float64))
 
 
 def _add_market_series(df: pd.DataFrame, name: str, series: pd.Series) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finrl_lite.errors import ConfigError
+from finrl_lite.melo_config import MeloConfig
 
 __all__ = [
     "AgentConfig",
@@ -166,7 +167,9 @@ class ScalesConfig(StrictModel):
 class EnvConfig(StrictModel):
     """The trading environment: market rules, accounting and episodes (see ``StockTradingParams``)."""
 
-    kind: Literal["stock_trading"] = Field("stock_trading", description="Environment kind.")
+    kind: Literal["stock_trading", "portfolio"] = Field(
+        "stock_trading", description="stock_trading (shares per ticker) or portfolio (target weights by softmax)."
+    )
     num_envs: int = Field(64, ge=1, le=1_000_000, description="Environments stepped together in training.")
     hmax: float = Field(100.0, gt=0, description="Shares traded by an action of magnitude 1.")
     initial_amount: float = Field(1_000_000.0, gt=0, description="Starting cash.")
@@ -184,7 +187,12 @@ class EnvConfig(StrictModel):
     observe_risk: bool = Field(False, description="Append the risk series to the observation.")
     observe_valid: bool = Field(False, description="Append the per-ticker valid mask to the observation.")
     features: list[str] | None = Field(None, description="Per-ticker features observed; None: every indicator of the data.")
-    reward: Literal["asset_change", "log_return", "differential_sharpe"] = Field("asset_change", description="Reward.")
+    reward: Literal["asset_change", "log_return", "differential_sharpe", "value_change"] = Field(
+        "asset_change", description="Reward: stock_trading takes asset_change, log_return, differential_sharpe; portfolio log_return or value_change."
+    )
+    cash_weight: bool = Field(True, description="portfolio: the action has a cash weight (N + 1 scores).")
+    action_scale: float = Field(5.0, gt=0, description="portfolio: scores are multiplied by this before the softmax.")
+    lookback: int = Field(20, ge=2, description="portfolio: bars in the trailing covariance window.")
     reward_scaling: float = Field(1e-4, gt=0, description="Factor on the asset_change reward.")
     episode_length: int | None = Field(252, ge=1, description="Steps per training episode; None: to the end of the split.")
     random_start: bool = Field(True, description="Training episodes start at random bars after the warm-up.")
@@ -223,6 +231,7 @@ class AppConfig(StrictModel):
     """A whole finrl-lite configuration file."""
 
     data: DataConfig = Field(default_factory=DataConfig)
+    melo: MeloConfig | None = Field(None, description="Dynamic M-ELO environment, Double DQN agent and evaluation.")
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

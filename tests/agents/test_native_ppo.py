@@ -38,7 +38,7 @@ def test_running_norm_matches_batch_statistics() -> None:
 class _TargetEnv:
     """A tiny batched torch env: reward is -|action - 0.5|, episodes of 5 steps (truncated)."""
 
-    observation_size, num_tickers = 2, 1
+    observation_size, action_size = 2, 1
 
     def __init__(self, num_envs: int = 8) -> None:
         self.num_envs, self.device = num_envs, torch.device("cpu")

@@ -4,7 +4,7 @@ Observations, actions, rewards and the rollout buffer stay on the environment's 
 reads the torch environment core directly and never goes through numpy.
 
 The environment is any batched torch environment with ``num_envs``, ``observation_size``,
-``num_tickers`` (the action length), ``device``, ``reset(seed) -> (obs, info)`` and ``step(action) -> (obs, reward,
+``action_size``, ``device``, ``reset(seed) -> (obs, info)`` and ``step(action) -> (obs, reward,
 terminated, truncated, info)`` with same-step autoreset, where ``info["final_obs"]`` holds the last
 observation of an episode that just ended (so a truncated episode is bootstrapped from it).
 
@@ -176,12 +176,14 @@ class NativePPO:
         config: hyper-parameters.
     """
 
-    def __init__(self, env: Any, config: PPOConfig | None = None, *, obs_size: int | None = None, action_size: int | None = None) -> None:
+    def __init__(
+        self, env: Any, config: PPOConfig | None = None, *, obs_size: int | None = None, action_size: int | None = None
+    ) -> None:
         self.config = config or PPOConfig()
         self.env = env
         self.device = torch.device(env.device) if env is not None else torch.device("cpu")
         obs_size = obs_size or env.observation_size
-        action_size = action_size or env.num_tickers  # TorchVecEnv: the action vector has one entry per ticker
+        action_size = action_size or env.action_size
         torch.manual_seed(self.config.seed)  # network initialisation only; sampling uses self.generator
         self.policy = ActorCritic(obs_size, action_size, self.config).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5)
@@ -201,7 +203,11 @@ class NativePPO:
         if x.dim() == 1:
             x = x.unsqueeze(0)
         dist = self.policy.distribution(self.policy.features(x))
-        action = dist.mean if deterministic else dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=self.device)
+        action = (
+            dist.mean
+            if deterministic
+            else dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=self.device)
+        )
         action = action.clamp(-1.0, 1.0)
         return action.cpu().numpy() if is_numpy else action
 
@@ -214,7 +220,7 @@ class NativePPO:
         minibatch = max(batch // cfg.num_minibatches, 1)
         iterations = max(math.ceil(total_timesteps / batch), 1)
         obs_buf = torch.zeros((steps, b, env.observation_size), device=dev, dtype=torch.float32)
-        act_buf = torch.zeros((steps, b, env.num_tickers), device=dev)
+        act_buf = torch.zeros((steps, b, env.action_size), device=dev)
         logp_buf = torch.zeros((steps, b), device=dev)
         rew_buf = torch.zeros((steps, b), device=dev)
         done_buf = torch.zeros((steps, b), device=dev)
@@ -347,4 +353,3 @@ class NativePPO:
         agent.optimizer.load_state_dict(payload["optimizer"])
         agent.num_timesteps = int(payload["num_timesteps"])
         return agent
-

@@ -57,8 +57,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--num-envs", type=int, nargs="*", default=[256, 1024])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides (0: torch's default)")
     args = parser.parse_args()
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     market = dow_like_market().slice(("2013-02-08", "2016-12-31"))
     print(f"data: {market.num_tickers} tickers x {market.num_dates} bars, {len(INDICATORS)} indicators; torch threads {torch.get_num_threads()}")
     peer_steps = 2048 if args.quick else 4096

@@ -117,8 +117,8 @@ class RunningNorm(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        x = x.to(torch.float64)
-        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        batch_var, batch_mean = torch.var_mean(x, dim=0, correction=0)
+        batch_var, batch_mean, n = batch_var.to(torch.float64), batch_mean.to(torch.float64), x.shape[0]
         delta = batch_mean - self.mean
         total = self.count + n
         self.mean += delta * n / total
@@ -164,7 +164,7 @@ class ActorCritic(nn.Module):
 
     def distribution(self, feats: torch.Tensor) -> torch.distributions.Normal:
         mean = self.actor(feats)
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
 
 
 class NativePPO:

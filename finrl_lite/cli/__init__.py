@@ -18,9 +18,11 @@ def register_commands() -> None:
     if _registered:
         return
     from finrl_lite.cli.data import data_app
+    from finrl_lite.cli.melo import melo_app
     from finrl_lite.cli.train import backtest, train
 
     app.add_typer(data_app, name="data")
+    app.add_typer(melo_app, name="melo")
     app.command("train")(train)
     app.command("backtest")(backtest)
     _registered = True

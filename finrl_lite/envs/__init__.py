@@ -26,12 +26,16 @@ from finrl_lite.envs.registration import (
 from finrl_lite.envs.stock_trading import StepInfo, StockTradingState, StockTradingVecEnv
 from finrl_lite.envs.synthetic import default_market
 
+from finrl_lite.envs.melo.registration import MELO_ID, register_melo  # noqa: E402
+
 register_envs()
+register_melo()
 
 __all__ = [
     "BatchedEnv",
     "GymEnv",
     "GymVectorEnv",
+    "MELO_ID",
     "ObservationScales",
     "PORTFOLIO_ID",
     "PortfolioAllocationVecEnv",
@@ -50,4 +54,5 @@ __all__ = [
     "make_stock_trading_env",
     "make_stock_trading_vec_env",
     "register_envs",
+    "register_melo",
 ]

@@ -1,0 +1,340 @@
+"""Native on-device Double DQN, readable top to bottom (CleanRL style).
+
+It trains on any batched torch environment with discrete actions (:class:`BatchedTorchEnv`): the
+observations arrive as tensors on the environment's device, the replay buffer lives on that device, and
+nothing goes through numpy. Each of the ``num_envs`` rows of the environment is one independent
+decision stream; every env step adds ``num_envs`` transitions.
+
+The schedule is a loop of rounds: collect ``train_frequency`` env steps (epsilon-greedy), then take
+``gradient_steps`` gradient steps on batches sampled from the buffer. ``train_frequency=1,
+gradient_steps=1`` is the classic online DQN; ``train_frequency=<steps in a day>`` with many gradient
+steps is the "collect a day of experience for every symbol, then update on sampled batches" schedule
+of Nasdaq's Dynamic M-ELO.
+
+Double DQN target (van Hasselt et al., 2016)::
+
+    a* = argmax_a Q_online(s', a)
+    y  = r + gamma * (1 - terminated) * Q_target(s', a*)
+
+(vanilla DQN would use ``max_a Q_target(s', a)``). Truncated episodes bootstrap from the final
+observation (``info["final_obs"]`` when the env provides one). Target network: Polyak averaging
+``theta_target <- tau * theta + (1 - tau) * theta_target`` every ``target_update_interval`` gradient
+steps (``tau = 1`` is a hard copy).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "BatchedTorchEnv",
+    "DDQNConfig",
+    "DoubleDQN",
+    "QNetwork",
+    "ReplayBatch",
+    "ReplayBuffer",
+    "double_dqn_targets",
+    "linear_epsilon",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class BatchedTorchEnv(Protocol):
+    """What the agent needs from an environment (``MeloVecEnv`` and the stock-trading core fit)."""
+
+    num_envs: int
+    observation_size: int
+    num_actions: int
+    device: torch.device
+
+    def reset(self, seed: int | None = None) -> Tensor:
+        """Observation ``[num_envs, observation_size]``."""
+        ...
+
+    def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
+        """``(obs, reward, terminated, truncated, info)``; ``info`` may hold ``final_obs``."""
+        ...
+
+
+@dataclass
+class DDQNConfig:
+    """Double DQN hyper-parameters (units: env steps are batched steps of all ``num_envs`` rows)."""
+
+    total_steps: int = 10_000
+    """Batched environment steps of training."""
+    hidden: Sequence[int] = field(default_factory=lambda: (128, 128))
+    """Hidden layer widths of the Q-network (ReLU MLP)."""
+    learning_rate: float = 5e-4
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions (rows x steps)."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    tau: float = 1.0
+    """Target update rate: 1.0 hard copy, < 1 Polyak (soft) averaging."""
+    target_update_interval: int = 500
+    """Gradient steps between target updates."""
+    eps_start: float = 1.0
+    """Initial epsilon of epsilon-greedy exploration."""
+    eps_end: float = 0.05
+    """Final epsilon."""
+    eps_fraction: float = 0.5
+    """Fraction of ``total_steps`` over which epsilon decays linearly."""
+    learning_starts: int = 0
+    """Batched env steps collected before the first gradient step."""
+    train_frequency: int = 1
+    """Batched env steps per round (collect, then update)."""
+    gradient_steps: int = 1
+    """Gradient steps per round."""
+    max_grad_norm: float = 10.0
+    """Clip of the global gradient norm."""
+    huber: bool = True
+    """Smooth-L1 (Huber) loss as SB3; False: mean squared error as CleanRL."""
+    seed: int = 0
+    """Seed of the network initialisation, exploration and replay sampling."""
+
+
+def linear_epsilon(step: int, cfg: DDQNConfig) -> float:
+    """Epsilon after ``step`` batched env steps: linear from ``eps_start`` to ``eps_end`` over ``eps_fraction``."""
+    horizon = max(1.0, cfg.eps_fraction * cfg.total_steps)
+    frac = min(1.0, step / horizon)
+    return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
+
+
+class QNetwork(nn.Module):
+    """MLP from an observation to one Q-value per action."""
+
+    def __init__(self, obs_size: int, num_actions: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = obs_size
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, num_actions))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """``[N, obs_size]`` -> ``[N, num_actions]``."""
+        return self.net(obs)
+
+
+class ReplayBatch(NamedTuple):
+    """A batch of transitions (all on the buffer's device)."""
+
+    obs: Tensor
+    action: Tensor
+    reward: Tensor
+    next_obs: Tensor
+    terminated: Tensor
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions on a torch device.
+
+    Args:
+        capacity: Transitions kept.
+        obs_size: Observation width.
+        device: Where the storage lives (the environment's device).
+        dtype: Observation dtype.
+    """
+
+    def __init__(self, capacity: int, obs_size: int, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        self.capacity = capacity
+        self.obs = torch.zeros(capacity, obs_size, dtype=dtype, device=device)
+        self.next_obs = torch.zeros(capacity, obs_size, dtype=dtype, device=device)
+        self.action = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.reward = torch.zeros(capacity, dtype=dtype, device=device)
+        self.terminated = torch.zeros(capacity, dtype=dtype, device=device)
+        self.pos = 0
+        self.size = 0
+
+    def add(self, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor, terminated: Tensor) -> None:
+        """Append ``N`` transitions (wrapping around; host-side index arithmetic only)."""
+        n = obs.shape[0]
+        if n > self.capacity:  # keep the newest
+            obs, action, reward, next_obs, terminated = (x[-self.capacity :] for x in (obs, action, reward, next_obs, terminated))
+            n = self.capacity
+        idx = (self.pos + torch.arange(n, device=self.obs.device)) % self.capacity
+        self.obs[idx] = obs.to(self.obs.dtype)
+        self.next_obs[idx] = next_obs.to(self.obs.dtype)
+        self.action[idx] = action
+        self.reward[idx] = reward.to(self.reward.dtype)
+        self.terminated[idx] = terminated.to(self.terminated.dtype)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> ReplayBatch:
+        """Uniform sample with replacement."""
+        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.obs.device)
+        return ReplayBatch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx])
+
+
+def double_dqn_targets(online: nn.Module, target: nn.Module, batch: ReplayBatch, gamma: float) -> Tensor:
+    """Double DQN targets ``r + gamma (1 - terminated) Q_target(s', argmax_a Q_online(s', a))``."""
+    with torch.no_grad():
+        next_action = online(batch.next_obs).argmax(dim=1, keepdim=True)
+        next_q = target(batch.next_obs).gather(1, next_action).squeeze(1)
+        return batch.reward + gamma * (1.0 - batch.terminated) * next_q
+
+
+class DoubleDQN:
+    """Double DQN agent: online and target Q-networks, replay buffer, epsilon-greedy acting.
+
+    Args:
+        obs_size: Observation width.
+        num_actions: Number of discrete actions.
+        config: Hyper-parameters.
+        device: Device of the networks and the replay buffer.
+    """
+
+    def __init__(
+        self, obs_size: int, num_actions: int, config: DDQNConfig | None = None, device: torch.device | str = "cpu"
+    ) -> None:
+        self.cfg = config or DDQNConfig()
+        self.device = torch.device(device)
+        self.obs_size, self.num_actions = obs_size, num_actions
+        with torch.random.fork_rng(devices=[]):  # seeded network init; the caller's global RNG is untouched
+            torch.manual_seed(self.cfg.seed)
+            self.q = QNetwork(obs_size, num_actions, self.cfg.hidden).to(self.device)
+        self.q_target = QNetwork(obs_size, num_actions, self.cfg.hidden).to(self.device)
+        self.q_target.load_state_dict(self.q.state_dict())
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.cfg.learning_rate)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.cfg.seed + 1)
+        self.buffer: ReplayBuffer | None = None
+        self.gradient_updates = 0
+
+    # ------------------------------------------------------------------ acting
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, epsilon: float = 0.0) -> Tensor:
+        """Epsilon-greedy actions ``[N]`` for observations ``[N, obs_size]`` (greedy when epsilon is 0)."""
+        greedy = self.q(obs.to(self.device, torch.float32)).argmax(dim=1)
+        if epsilon <= 0.0:
+            return greedy
+        n = obs.shape[0]
+        explore = torch.rand(n, generator=self.generator, device=self.device) < epsilon
+        random = torch.randint(0, self.num_actions, (n,), generator=self.generator, device=self.device)
+        return torch.where(explore, random, greedy)
+
+    # ------------------------------------------------------------------ learning
+
+    def update(self, batch: ReplayBatch) -> Tensor:
+        """One gradient step on a batch; returns the loss (a tensor, no host sync)."""
+        y = double_dqn_targets(self.q, self.q_target, batch, self.cfg.gamma)
+        q = self.q(batch.obs).gather(1, batch.action.unsqueeze(1)).squeeze(1)
+        loss = nn.functional.smooth_l1_loss(q, y) if self.cfg.huber else nn.functional.mse_loss(q, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.gradient_updates += 1
+        if self.gradient_updates % self.cfg.target_update_interval == 0:
+            self.update_target()
+        return loss.detach()
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """Polyak update ``target <- tau * online + (1 - tau) * target`` (hard copy when tau is 1)."""
+        for p_t, p in zip(self.q_target.parameters(), self.q.parameters(), strict=False):
+            p_t.lerp_(p, self.cfg.tau)
+
+    def learn(
+        self,
+        env: BatchedTorchEnv,
+        seed: int | None = None,
+        callback: Callable[[dict[str, float]], None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train on ``env`` for ``config.total_steps`` batched steps.
+
+        Args:
+            env: A batched torch environment with discrete actions.
+            seed: Passed to ``env.reset``.
+            callback: Called after every round with that round's summary (``step``, ``epsilon``,
+                ``mean_reward``, ``loss``); it may raise to stop training.
+
+        Returns:
+            One summary dict per round (the host reads the round's numbers once per round).
+        """
+        cfg = self.cfg
+        if self.buffer is None:
+            self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_size, self.device)
+        obs = env.reset(seed=seed).to(self.device, torch.float32)
+        history: list[dict[str, float]] = []
+        step = 0
+        while step < cfg.total_steps:
+            # 1. collect train_frequency batched steps
+            reward_sum = torch.zeros((), device=self.device)
+            n_round = min(cfg.train_frequency, cfg.total_steps - step)
+            for _ in range(n_round):
+                action = self.act(obs, linear_epsilon(step, cfg))
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                next_obs = next_obs.to(self.device, torch.float32)
+                final = info.get("final_obs") if isinstance(info, dict) else None
+                boot_obs = next_obs if final is None else torch.where(truncated.unsqueeze(1), final.to(next_obs), next_obs)
+                self.buffer.add(obs, action, reward, boot_obs, terminated)
+                reward_sum = reward_sum + reward.float().mean()
+                obs = next_obs
+                step += 1
+            # 2. update on sampled batches
+            loss = torch.zeros((), device=self.device)
+            if step >= cfg.learning_starts and self.buffer.size >= cfg.batch_size:
+                for _ in range(cfg.gradient_steps):
+                    loss = self.update(self.buffer.sample(cfg.batch_size, self.generator))
+            summary = {
+                "step": float(step),
+                "epsilon": linear_epsilon(step, cfg),
+                "mean_reward": float(reward_sum) / n_round,
+                "loss": float(loss),
+            }
+            history.append(summary)
+            logger.info(
+                "ddqn step %d eps %.3f mean reward %.4f loss %.4f",
+                step,
+                summary["epsilon"],
+                summary["mean_reward"],
+                summary["loss"],
+            )
+            if callback is not None:
+                callback(summary)
+        return history
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> None:
+        """Write the networks, optimizer and config to ``path`` (torch.save; atomic)."""
+        from finrl_lite.io import atomic_path
+
+        payload = {
+            "config": asdict(self.cfg) | {"hidden": list(self.cfg.hidden)},
+            "obs_size": self.obs_size,
+            "num_actions": self.num_actions,
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "gradient_updates": self.gradient_updates,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> DoubleDQN:
+        """Load an agent written by :meth:`save`."""
+        payload = torch.load(path, map_location=device, weights_only=True)
+        agent = cls(payload["obs_size"], payload["num_actions"], DDQNConfig(**payload["config"]), device=device)
+        agent.q.load_state_dict(payload["q"])
+        agent.q_target.load_state_dict(payload["q_target"])
+        agent.optimizer.load_state_dict(payload["optimizer"])
+        agent.gradient_updates = payload["gradient_updates"]
+        return agent

@@ -1,0 +1,34 @@
+"""The gymnasium registration `finrl_lite/Melo-v0` (single and vector entry points)."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+from gymnasium.utils.env_checker import check_env
+
+from finrl_lite.envs.melo.registration import MELO_ID, register_melo
+
+
+def test_make_and_check_env() -> None:
+    register_melo()
+    register_melo()  # idempotent
+    env = gymnasium.make(MELO_ID, config={"sim": {"periods_per_day": 5}})
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+
+
+def test_make_vec_same_step_autoreset() -> None:
+    register_melo()
+    venv = gymnasium.make_vec(
+        MELO_ID, num_envs=6, vectorization_mode="vector_entry_point", config={"sim": {"periods_per_day": 3}}, num_symbols=3
+    )
+    obs, _ = venv.reset(seed=1)
+    assert obs.shape == (6, venv.single_observation_space.shape[0]) and obs.dtype == np.float32
+    for _ in range(3):
+        obs, reward, terminated, truncated, infos = venv.step(venv.action_space.sample())
+    assert truncated.all() and not terminated.any()
+    assert infos["_final_obs"].all() and infos["final_obs"][0].shape == obs[0].shape
+    assert reward.shape == (6,) and set(infos) >= {"fill_rate", "markout_1s_bps", "h_ms"}
+    assert np.allclose(obs[:, 1], 0.0)  # the new day starts at time-of-day 0
+    venv.close()

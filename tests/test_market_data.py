@@ -40,7 +40,7 @@ def test_to_torch_one_transfer_no_nan(market: MarketData) -> None:
     t = market.to_torch("cpu", torch.float32)
     assert t.values.dtype == torch.float32 and t.values.shape == (503, 4, 8)
     assert not torch.isnan(t.values).any() and t.valid.dtype == torch.bool
-    assert torch.equal(t.valid, torch.from_numpy(market.valid))
+    assert torch.equal(t.valid, torch.from_numpy(market.valid.copy()))
     assert t.market.shape == (503, 3)
 
 

@@ -15,7 +15,7 @@ from finrl_lite.io import atomic_write_text
 __all__ = ["make_agent", "load_agent", "BACKEND_ALGOS"]
 
 BACKEND_ALGOS: dict[str, tuple[str, ...]] = {
-    "native": ("ppo",),
+    "native": ("ppo", "ddqn"),
     "sb3": ("ppo", "a2c", "ddpg", "td3", "sac", "dqn", "ddqn"),
     "rllib": ("ppo", "dqn"),
 }
@@ -29,17 +29,14 @@ def _check(cfg: AgentConfig) -> None:
         raise ConfigError(f"agent.algo '{cfg.algo}' is not available on backend '{cfg.backend}'; choose one of {', '.join(allowed)}")
 
 
-def _native_ppo_config(params: dict[str, Any], seed: int) -> Any:
-    from finrl_lite.agents.native.ppo import PPOConfig
-
-    names = {f.name for f in dataclasses.fields(PPOConfig)} - {"seed"}
+def _dataclass_config(cls: type, label: str, params: dict[str, Any], seed: int, exclude: set[str]) -> Any:
+    """A native agent's config dataclass from ``agent.params`` (unknown keys are a clear error)."""
+    names = {f.name for f in dataclasses.fields(cls)} - exclude
     unknown = sorted(set(params) - names)
     if unknown:
-        raise ConfigError(f"agent.params {unknown} are not native PPO hyper-parameters; allowed: {', '.join(sorted(names))}")
-    values = dict(params)
-    if "hidden_sizes" in values:
-        values["hidden_sizes"] = tuple(values["hidden_sizes"])
-    return PPOConfig(**values, seed=seed)
+        raise ConfigError(f"agent.params {unknown} are not {label} hyper-parameters; allowed: {', '.join(sorted(names))}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return cls(**values, seed=seed)
 
 
 def make_agent(config: Any, env: Any, seed: int = 0) -> Agent:
@@ -52,10 +49,15 @@ def make_agent(config: Any, env: Any, seed: int = 0) -> Agent:
     """
     cfg: AgentConfig = getattr(config, "agent", config)
     _check(cfg)
-    if cfg.backend == "native":
-        from finrl_lite.agents.native.ppo import NativePPO
+    if cfg.backend == "native" and cfg.algo == "ddqn":
+        from finrl_lite.agents.native.ddqn import DDQNConfig
+        from finrl_lite.agents.native.trading_ddqn import NativeDDQNAgent
 
-        return NativePPO(env, _native_ppo_config(cfg.params, seed))
+        return NativeDDQNAgent(env, _dataclass_config(DDQNConfig, "native DDQN", cfg.params, seed, exclude={"seed", "total_steps"}))
+    if cfg.backend == "native":
+        from finrl_lite.agents.native.ppo import NativePPO, PPOConfig
+
+        return NativePPO(env, _dataclass_config(PPOConfig, "native PPO", cfg.params, seed, exclude={"seed"}))
     if cfg.backend == "sb3":
         from finrl_lite.agents.sb3.agent import SB3Agent
 
@@ -83,6 +85,10 @@ def load_agent(directory: str | Path, env: Any = None) -> Agent:
         raise ConfigError(f"{directory}: no saved agent here ({_META} missing)")
     meta = json.loads(meta_path.read_text())
     path = directory / meta["file"]
+    if meta["backend"] == "native" and meta["algo"] == "ddqn":
+        from finrl_lite.agents.native.trading_ddqn import NativeDDQNAgent
+
+        return NativeDDQNAgent.load(path, env=env)
     if meta["backend"] == "native":
         from finrl_lite.agents.native.ppo import NativePPO
 

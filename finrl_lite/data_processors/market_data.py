@@ -178,7 +178,10 @@ class MarketData:
     def date_range_text(self) -> str:
         if self.num_dates == 0:
             return "empty"
-        return f"{pd.Timestamp(self.dates[0])}..{pd.Timestamp(self.dates[-1])}"
+        first, last = pd.Timestamp(self.dates[0]), pd.Timestamp(self.dates[-1])
+        if first == first.normalize() and last == last.normalize():
+            return f"{first.date()}..{last.date()}"
+        return f"{first}..{last}"
 
     def fingerprint(self) -> str:
         """SHA-256 of the panel's content (dates, tickers, fields, values, mask); stable across runs."""

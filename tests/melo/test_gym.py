@@ -32,3 +32,18 @@ def test_make_vec_same_step_autoreset() -> None:
     assert reward.shape == (6,) and set(infos) >= {"fill_rate", "markout_1s_bps", "h_ms"}
     assert np.allclose(obs[:, 1], 0.0)  # the new day starts at time-of-day 0
     venv.close()
+
+
+def test_sb3_trains_on_melo() -> None:
+    """SB3 learns on the registered env unchanged (tiny budget; nothing about skill is claimed)."""
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    register_melo()
+    env = gymnasium.make(MELO_ID, config={"sim": {"periods_per_day": 8}})
+    sb3_check_env(env.unwrapped, warn=False)
+    model = DQN("MlpPolicy", env, learning_starts=8, buffer_size=200, batch_size=8, train_freq=4, seed=0, device="cpu")
+    model.learn(48)
+    action, _ = model.predict(env.observation_space.sample(), deterministic=True)
+    assert env.action_space.contains(int(action))
+    assert model._n_updates > 0

@@ -47,3 +47,37 @@ def test_sb3_trains_on_melo() -> None:
     action, _ = model.predict(env.observation_space.sample(), deterministic=True)
     assert env.action_space.contains(int(action))
     assert model._n_updates > 0
+
+
+def test_rllib_trains_on_melo() -> None:
+    """RLlib's new API stack trains DQN on the registered env id (tiny budget)."""
+    import pytest
+
+    pytest.importorskip("ray.rllib")
+    import ray
+    from ray.rllib.algorithms.dqn import DQNConfig
+    from ray.tune.registry import register_env
+
+    register_melo()
+    register_env("finrl_lite_melo_test", lambda cfg: gymnasium.make(MELO_ID, config={"sim": {"periods_per_day": 8}}))
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        config = (
+            DQNConfig()
+            .environment("finrl_lite_melo_test")
+            .env_runners(num_env_runners=0)
+            .learners(num_learners=0)
+            .debugging(seed=0)
+            .training(train_batch_size=16, num_steps_sampled_before_learning_starts=16)
+            .reporting(min_sample_timesteps_per_iteration=32)
+            .rl_module(model_config={"fcnet_hiddens": [16]})
+        )
+        algo = config.build_algo()
+        result = algo.train()
+        assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 32
+        algo.stop()
+    finally:
+        if started:
+            ray.shutdown()

@@ -44,11 +44,11 @@ def bench_native(market, num_envs: int, steps: int, device: str, dtype: str) -> 
     agent.learn(num_envs * 32)  # warm-up
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    before, start = agent.num_timesteps, time.perf_counter()
     agent.learn(steps)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return agent.num_timesteps and (steps // (num_envs * 32)) * num_envs * 32 / (time.perf_counter() - start)
+    return (agent.num_timesteps - before) / (time.perf_counter() - start)
 
 
 def main() -> None:

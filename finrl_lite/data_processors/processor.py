@@ -123,7 +123,7 @@ class DataProcessor:
 
     def to_market_data(self, df: pd.DataFrame, splits: Splits | None = None) -> MarketData:
         """Dense :class:`MarketData` from a processed long frame (all numeric columns become fields)."""
-        for col in ("date", "tic", *REQUIRED_COLUMNS[2:]):
+        for col in REQUIRED_COLUMNS:
             if col not in df.columns:
                 raise DataError(f"frame has no column '{col}'")
         features = [
@@ -229,8 +229,6 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
     check_indicator_names(cfg.indicators)
     splits = Splits({k: (v.start, v.end) for k, v in cfg.splits.items()}) if cfg.splits else None
     fingerprint = getattr(dp.source, "fingerprint", None)
-    if fingerprint is not None and cfg.source in ("csv", "parquet") and not Path(cfg.path).expanduser().is_file():
-        raise DataError(f"{cfg.path}: file not found")
     key = cache_key(
         {
             "source": cfg.source,

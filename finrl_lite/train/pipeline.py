@@ -37,7 +37,7 @@ from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
 from finrl_lite.train.report import plot_curves, write_curves_csv
 
-__all__ = ["ProgressHook", "aggregate_metrics", "backtest_run", "evaluate_split", "train_run"]
+__all__ = ["ProgressHook", "aggregate_metrics", "backtest_run", "baseline_curves", "evaluate_split", "train_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +76,19 @@ def _split(market: MarketData, name: str) -> MarketData:
     return market.slice(name)
 
 
-def evaluate_split(agent: Agent | None, market: MarketData, cfg: AppConfig, seed: int = 0) -> list[EquityCurve]:
-    """Equity curves of the agent (if given), every configured baseline and the data's index, on one split."""
-    curves = [run_agent(agent, market, cfg.env, "agent", seed)] if agent is not None else []
-    for name in cfg.train.baselines:
-        curves.append(run_weights(make_baseline(name).target_weights(market), market, cfg.env, name))
+def baseline_curves(market: MarketData, cfg: AppConfig) -> list[EquityCurve]:
+    """Equity curves of every configured baseline and of the data's index on one split (seed-independent)."""
+    curves = [run_weights(make_baseline(name).target_weights(market), market, cfg.env, name) for name in cfg.train.baselines]
     index = index_curve(market, cfg.env.initial_amount)
-    if index is not None:
-        curves.append(index)
-    return curves
+    return curves + ([index] if index is not None else [])
+
+
+def evaluate_split(
+    agent: Agent | None, market: MarketData, cfg: AppConfig, seed: int = 0, baselines: list[EquityCurve] | None = None
+) -> list[EquityCurve]:
+    """The agent's equity curve (if given) followed by the baselines' (computed unless passed in)."""
+    curves = [run_agent(agent, market, cfg.env, "agent", seed)] if agent is not None else []
+    return curves + (baselines if baselines is not None else baseline_curves(market, cfg))
 
 
 def _report_split(curves: list[EquityCurve], market: MarketData, directory: Path, split: str) -> dict[str, dict[str, float]]:
@@ -93,7 +97,14 @@ def _report_split(curves: list[EquityCurve], market: MarketData, directory: Path
     return {c.name: c.metrics(market.interval, market.calendar) for c in curves}
 
 
-def _train_seed(cfg: AppConfig, market: MarketData, seed: int, directory: Path, hook: ProgressHook | None) -> dict[str, Any]:
+def _train_seed(
+    cfg: AppConfig,
+    market: MarketData,
+    seed: int,
+    directory: Path,
+    hook: ProgressHook | None,
+    baselines: dict[str, list[EquityCurve]],
+) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
     progress_path = directory / "progress.json"
     progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {"steps": 0, "done": False}
@@ -123,7 +134,7 @@ def _train_seed(cfg: AppConfig, market: MarketData, seed: int, directory: Path, 
     metrics = {}
     for split in cfg.train.eval_splits:
         part = _split(market, split)
-        metrics[split] = _report_split(evaluate_split(agent, part, cfg, seed), part, directory, split)
+        metrics[split] = _report_split(evaluate_split(agent, part, cfg, seed, baselines[split]), part, directory, split)
     _write_json(directory / "metrics.json", metrics)
     return metrics
 
@@ -175,7 +186,8 @@ def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = N
     market = prepare_data(cfg, use_cache=use_cache).market
     atomic_write_text(out / "config.yaml", dump_config(cfg))
     _write_json(out / "run.json", {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": _versions()})
-    per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook) for seed in cfg.train.seeds}
+    baselines = {split: baseline_curves(_split(market, split), cfg) for split in cfg.train.eval_splits}
+    per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook, baselines) for seed in cfg.train.seeds}
     metrics = aggregate_metrics(per_seed)
     _write_json(out / "metrics.json", metrics)
     return metrics
@@ -195,13 +207,15 @@ def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = Tru
     cfg = load_run_config(run)
     part = _split(prepare_data(cfg, use_cache=use_cache).market, split)
     directory = run / f"backtest_{split}"
+    baselines = baseline_curves(part, cfg)
     per_seed = {}
     for seed in cfg.train.seeds:
         model_dir = run / f"seed_{seed}" / "model"
         if not (model_dir / "agent.json").is_file():
             raise ConfigError(f"{run}: seed {seed} has no trained model; run `finrl-lite train --resume {run}` first")
         agent = load_agent(model_dir, env=None)
-        per_seed[seed] = {split: _report_split(evaluate_split(agent, part, cfg, seed), part, directory / f"seed_{seed}", split)}
+        curves = evaluate_split(agent, part, cfg, seed, baselines)
+        per_seed[seed] = {split: _report_split(curves, part, directory / f"seed_{seed}", split)}
     result = aggregate_metrics(per_seed)
     _write_json(directory / "backtest.json", result)
     _write_json(run / f"backtest_{split}.json", result)

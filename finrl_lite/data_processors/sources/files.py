@@ -30,10 +30,13 @@ class _FileSource:
     def _read(self) -> pd.DataFrame:
         raise NotImplementedError
 
-    def download(self, tickers: Sequence[str], start: object, end: object, interval: str = "1d") -> pd.DataFrame:
-        names, s, e = check_request(tickers, start, end)
+    def _require_file(self) -> None:
         if not self.path.is_file():
             raise DataError(f"{self.path}: file not found")
+
+    def download(self, tickers: Sequence[str], start: object, end: object, interval: str = "1d") -> pd.DataFrame:
+        names, s, e = check_request(tickers, start, end)
+        self._require_file()
         frame = self._read()
         logger.info("read %d rows from %s", len(frame), self.path)
         return finalize_frame(frame, str(self.path), names, s, e)
@@ -43,6 +46,7 @@ class _FileSource:
 
     def fingerprint(self) -> str:
         """Identity of the file's current content for cache keys (path, size, modification time)."""
+        self._require_file()
         st = self.path.stat()
         return f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 

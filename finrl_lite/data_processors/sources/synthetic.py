@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from finrl_lite.data_processors.calendars import bar_grid
-from finrl_lite.data_processors.intervals import bars_per_year, is_intraday
+from finrl_lite.data_processors.intervals import bars_per_year
 from finrl_lite.data_processors.sources.base import check_request
 from finrl_lite.errors import DataError
 
@@ -192,8 +192,7 @@ class SyntheticSource:
         market_var_next = h_next[:, 0] * market_share * (vol_scale.mean() * beta.mean()) ** 2
         idio_var = idio_share * vol_scale.mean() ** 2
         vix = 100.0 * np.sqrt((market_var_next + idio_var / n) * per_year) * 1.1
-        if is_intraday(interval):
-            logger.debug("synthetic intraday market: %d bars x %d tickers", t_len, n)
+        logger.debug("synthetic %s market: %d bars x %d tickers", interval, t_len, n)
         return SyntheticMarket(
             frame=frame,
             index=pd.Series(index_level, index=dates, name="index"),

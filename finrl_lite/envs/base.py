@@ -61,10 +61,12 @@ class BatchedEnv:
         num_envs: Number of environments.
         device: Torch device.
         seed: Seed of the generator that draws the per-environment keys.
-        step_mode: ``"eager"``, ``"compile"`` (``torch.compile``; each instance compiles on its first step,
-            about 40 s on a small CPU, and dynamo's per-function recompile limit, 8 by default, applies to
-            all instances of a class in a process) or ``"cuda_graph"`` (CUDA only: captured on the first
-            step, replayed after).
+        step_mode: ``"auto"`` (``"fused"`` where the environment has a fused CPU step that supports its
+            settings, else ``"eager"``), ``"eager"``, ``"compile"`` (``torch.compile``; each instance
+            compiles on its first step, about 40 s on a small CPU, and dynamo's per-function recompile
+            limit, 8 by default, applies to all instances of a class in a process), ``"cuda_graph"``
+            (CUDA only: captured on the first step, replayed after) or ``"fused"`` (a compiled CPU kernel
+            of the whole step, where the environment has one).
         autoreset: Reset finished environments inside ``step``.
         final_obs: Return the terminal observation in ``info["final_obs"]``.
     """
@@ -87,11 +89,15 @@ class BatchedEnv:
     ) -> None:
         if num_envs < 1:
             raise ConfigError("num_envs must be >= 1")
-        if step_mode not in ("eager", "compile", "cuda_graph"):
-            raise ConfigError("step_mode must be 'eager', 'compile' or 'cuda_graph'")
+        if step_mode not in ("auto", "eager", "compile", "cuda_graph", "fused"):
+            raise ConfigError("step_mode must be 'auto', 'eager', 'compile', 'cuda_graph' or 'fused'")
         self.device = torch.device(device)
         if step_mode == "cuda_graph" and self.device.type != "cuda":
             raise ConfigError("step_mode='cuda_graph' needs a CUDA device")
+        if step_mode == "auto":
+            step_mode = "fused" if self._fused_available() else "eager"
+        elif step_mode == "fused":
+            self._check_fused()
         self.num_envs = num_envs
         self.autoreset = autoreset
         self.final_obs = final_obs
@@ -102,6 +108,8 @@ class BatchedEnv:
         self._step_fn: Callable[[Any, torch.Tensor], StepOut] = self._core_step
         if step_mode == "compile":
             self._step_fn = torch.compile(self._core_step, dynamic=False)
+        elif step_mode == "fused":
+            self._step_fn = self._fused_step
         self._graph: _CudaGraphStep | None = None
 
     # ------------------------------------------------------------------ subclass hooks
@@ -111,6 +119,18 @@ class BatchedEnv:
 
     def _core_step(self, state: Any, action: torch.Tensor) -> StepOut:
         """``(state, obs, reward, terminated, truncated, info NamedTuple)``."""
+        raise NotImplementedError
+
+    def _fused_available(self) -> bool:
+        """Whether ``step_mode="auto"`` may pick :meth:`_fused_step` (no fused step by default)."""
+        return False
+
+    def _check_fused(self) -> None:
+        """Raise :class:`ConfigError` when ``step_mode="fused"`` cannot run these settings."""
+        raise ConfigError(f"{type(self).__name__} has no fused step; use step_mode 'eager', 'compile' or 'cuda_graph'")
+
+    def _fused_step(self, state: Any, action: torch.Tensor) -> StepOut:
+        """:meth:`_core_step` as one compiled CPU kernel (subclasses that have one)."""
         raise NotImplementedError
 
     @property

@@ -76,8 +76,9 @@ class StockTradingParams:
         ruin_fraction: The episode terminates when total asset <= ``ruin_fraction * initial_amount``.
         scales: Observation scaling factors.
         dtype: Accounting dtype (float64 by default; float32 for speed runs).
-        obs_dtype: Observation dtype; ``None`` means ``dtype``. ``torch.float32`` halves the memory traffic
-            of the observation (what the policies consume anyway) while accounting stays in ``dtype``.
+        obs_dtype: Observation dtype: float32 by default (what SB3, RLlib and the native agents feed their
+            networks; it halves the memory traffic of a step) while accounting stays in ``dtype``; ``None``
+            means ``dtype`` (float64 observations, for exact comparisons).
     """
 
     hmax: float = 100.0
@@ -105,7 +106,7 @@ class StockTradingParams:
     ruin_fraction: float = 0.0
     scales: ObservationScales = field(default_factory=ObservationScales)
     dtype: torch.dtype = torch.float64
-    obs_dtype: torch.dtype | None = None
+    obs_dtype: torch.dtype | None = torch.float32
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [

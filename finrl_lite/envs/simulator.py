@@ -112,10 +112,11 @@ def execute_orders(
     bought_rows = []
     fee_total = sell_fee.sum(dim=1)
     for k in range(orders.shape[1]):
+        spendable = cash.clamp_min(0.0)  # cash is negative only after covering shorts; then nothing is bought
         if params.fractional:
-            avail = cash / safe_unit[k]
+            avail = spendable / safe_unit[k]
         else:
-            avail = torch.div(cash, safe_unit[k], rounding_mode="floor")  # Python's // (FinRL), whole shares
+            avail = torch.div(spendable, safe_unit[k], rounding_mode="floor")  # Python's // (FinRL), whole shares
         if params.min_cost > 0:
             avail = torch.minimum(avail, ((cash - params.min_cost) / safe_px[k]).clamp_min(0.0))
         if params.lot_size > 1 or params.min_cost > 0:
@@ -129,7 +130,8 @@ def execute_orders(
         else:
             cash = cash - value * (1.0 + params.buy_cost_pct)
         if params.fractional:
-            cash = cash.clamp_min(0.0)  # one-ulp rounding of cash / unit_cost
+            # a cash-limited fractional buy spends the cash exactly (no one-ulp residue, no dust buys after it)
+            cash = torch.where(n > 0, torch.where(avail < want_s[k], zero, cash.clamp_min(0.0)), cash)
         bought_rows.append(n)
     bought = torch.empty_like(holdings).scatter_(1, order_idx, torch.stack(bought_rows, dim=1))
     holdings = holdings + bought

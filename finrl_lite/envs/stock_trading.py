@@ -15,6 +15,7 @@ import torch
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.actions import actions_to_orders, target_weights_to_orders
 from finrl_lite.envs.base import BatchedEnv, where_state
+from finrl_lite.envs.fused_step import FusedWorkspace, check_fused_supported, fused_available, fused_step
 from finrl_lite.envs.market import EnvMarket, draw_keys, episode_bounds, prepare_market
 from finrl_lite.envs.observation import (
     attach_observation_table,
@@ -287,8 +288,10 @@ class StockTradingVecEnv(BatchedEnv):
         num_envs: Number of environments.
         device: Torch device (``"cpu"``, ``"cuda"``).
         seed: Seed of the generator that draws the per-environment keys.
-        step_mode: ``"eager"``; ``"compile"`` (``torch.compile`` of the step); ``"cuda_graph"`` (CUDA only:
-            the step captured once in a CUDA graph and replayed).
+        step_mode: ``"auto"`` (the default: ``"fused"`` on a CPU with float64 accounting, else ``"eager"``);
+            ``"eager"`` (the torch core); ``"compile"`` (``torch.compile`` of the step); ``"cuda_graph"``
+            (CUDA only: the step captured once in a CUDA graph and replayed); ``"fused"`` (CPU only: the
+            whole step in one compiled kernel, :mod:`finrl_lite.envs.fused_step`, equal to the torch core).
         autoreset: Reset finished environments inside ``step`` (same-step). Without it a finished
             environment stays on its last bar until :meth:`reset`.
         final_obs: Return the terminal observation in ``info["final_obs"]`` (costs a second observation
@@ -302,12 +305,12 @@ class StockTradingVecEnv(BatchedEnv):
         num_envs: int = 1,
         device: str | torch.device = "cpu",
         seed: int | None = None,
-        step_mode: str = "eager",
+        step_mode: str = "auto",
         autoreset: bool = True,
         final_obs: bool = True,
     ) -> None:
-        super().__init__(num_envs, device, seed, step_mode, autoreset, final_obs)
         self.params = params or StockTradingParams()
+        super().__init__(num_envs, device, seed, step_mode, autoreset, final_obs)
         self.market_data = market
         self.market = make_stock_market(self.params, market, self.device)
         self.num_tickers = self.market.num_tickers
@@ -317,6 +320,7 @@ class StockTradingVecEnv(BatchedEnv):
         self.observation_size = stock_observation_size(self.params, self.market)
         self.observation_names = stock_observation_names(self.params, self.market)
         self.state: StockTradingState | None = None
+        self._workspace: FusedWorkspace | None = None
         logger.debug(
             "StockTradingVecEnv: %d envs, %d tickers, obs %d, device %s, %s",
             num_envs,
@@ -334,3 +338,18 @@ class StockTradingVecEnv(BatchedEnv):
         self, state: StockTradingState, action: torch.Tensor
     ) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
         return step(state, action, self.params, self.market, autoreset=self.autoreset, final_obs=self.final_obs)
+
+    def _fused_available(self) -> bool:
+        return fused_available(self.params, self.device)
+
+    def _check_fused(self) -> None:
+        check_fused_supported(self.params, self.device)
+
+    def _fused_step(
+        self, state: StockTradingState, action: torch.Tensor
+    ) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
+        if self._workspace is None:
+            self._workspace = FusedWorkspace(self.num_envs, self.num_tickers)
+        return fused_step(
+            state, action, self.params, self.market, autoreset=self.autoreset, final_obs=self.final_obs, workspace=self._workspace
+        )

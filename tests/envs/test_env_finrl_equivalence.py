@@ -1,4 +1,5 @@
-"""``execution="close"`` reproduces FinRL 0.3.7's StockTradingEnv rules on real data, to 1e-9 relative."""
+"""``execution="close"`` reproduces FinRL 0.3.7's StockTradingEnv rules on real data, to 1e-9 relative,
+with the torch core (``eager``) and with the fused CPU kernel (``fused``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def finrl_params(threshold: float | None, initial_amount: float = 1e6) -> StockT
         random_start=False,
         ruin_fraction=0.0,
         scales=ObservationScales.identity(),
+        obs_dtype=None,  # float64 observations, compared to 1e-9
     )
 
 
@@ -41,13 +43,18 @@ def close_rel(a: float, b: float) -> bool:
     return abs(a - b) <= RTOL * max(abs(a), abs(b), 1.0)
 
 
-def run_both(market: MarketData, threshold: float | None, seed: int, initial_amount: float = 1e6) -> dict[str, int]:
+STEP_MODES = pytest.mark.parametrize("step_mode", ["eager", "fused"])
+
+
+def run_both(
+    market: MarketData, threshold: float | None, seed: int, step_mode: str, initial_amount: float = 1e6
+) -> dict[str, int]:
     close = market.field("close")
     turb = market.market("turbulence")
     t_len, n = close.shape
     ref = FinrlReference(close=close, turbulence=turb, turbulence_threshold=threshold, initial_amount=initial_amount)
     ref.reset()
-    env = StockTradingVecEnv(market, finrl_params(threshold, initial_amount), num_envs=1, seed=0)
+    env = StockTradingVecEnv(market, finrl_params(threshold, initial_amount), num_envs=1, seed=0, step_mode=step_mode)
     obs, _ = env.reset()
     feats = market.values[:, :, 5:]
     expect_obs0 = np.concatenate([[initial_amount], close[0], np.zeros(n), feats[0].T.reshape(-1)])
@@ -74,25 +81,28 @@ def run_both(market: MarketData, threshold: float | None, seed: int, initial_amo
     return counts
 
 
-def test_finrl_equivalence_real_data_with_turbulence(real_market: MarketData) -> None:
+@STEP_MODES
+def test_finrl_equivalence_real_data_with_turbulence(real_market: MarketData, step_mode: str) -> None:
     turb = real_market.market("turbulence")
     threshold = float(np.quantile(turb[turb > 0], 0.9))
-    counts = run_both(real_market, threshold, seed=0)
+    counts = run_both(real_market, threshold, seed=0, step_mode=step_mode)
     assert counts["steps"] == real_market.num_dates - 1
     assert counts["turbulent"] > 20  # the rule fires, liquidates and blocks buys many times
     assert counts["cash_bound"] >= 5  # cash runs out mid-step: the buy order matters
 
 
-def test_finrl_equivalence_real_data_without_turbulence(real_market: MarketData) -> None:
-    counts = run_both(real_market.slice((real_market.dates[0], real_market.dates[299])), None, seed=1)
+@STEP_MODES
+def test_finrl_equivalence_real_data_without_turbulence(real_market: MarketData, step_mode: str) -> None:
+    counts = run_both(real_market.slice((real_market.dates[0], real_market.dates[299])), None, seed=1, step_mode=step_mode)
     assert counts["turbulent"] == 0
 
 
+@STEP_MODES
 @pytest.mark.parametrize("seed", [2, 3])
-def test_finrl_equivalence_synthetic(seed: int) -> None:
+def test_finrl_equivalence_synthetic(seed: int, step_mode: str) -> None:
     from finrl_lite.envs.synthetic import default_market
 
     market = default_market(num_tickers=6, num_dates=120, num_features=2, seed=seed)
     turb = market.market("turbulence")
-    counts = run_both(market, float(np.quantile(turb, 0.85)), seed=seed, initial_amount=3e4)
+    counts = run_both(market, float(np.quantile(turb, 0.85)), seed=seed, step_mode=step_mode, initial_amount=3e4)
     assert counts["cash_bound"] > 30 and counts["turbulent"] > 5

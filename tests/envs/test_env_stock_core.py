@@ -7,13 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from _scenarios import scenarios
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.stock_trading import StockTradingVecEnv, reset, step
-from finrl_lite.envs.synthetic import default_market
 from finrl_lite.errors import ConfigError
 
 
@@ -26,14 +25,18 @@ def rollout(env: StockTradingVecEnv, actions: torch.Tensor, seed: int | list[int
     return out
 
 
-def test_batched_equals_single_envs(ragged_market: MarketData) -> None:
+STEP_MODES = pytest.mark.parametrize("step_mode", ["eager", "fused"])
+
+
+@STEP_MODES
+def test_batched_equals_single_envs(ragged_market: MarketData, step_mode: str) -> None:
     params = StockTradingParams(episode_length=7, turbulence_threshold=15.0, lot_size=10, min_cost=1.0, slippage_bps=5)
     seeds = [11, 12, 13, 14, 15]
     gen = torch.Generator().manual_seed(0)
     actions = torch.rand(30, len(seeds), ragged_market.num_tickers, generator=gen, dtype=torch.float64) * 2 - 1
-    batched = rollout(StockTradingVecEnv(ragged_market, params, num_envs=len(seeds)), actions, seeds)
+    batched = rollout(StockTradingVecEnv(ragged_market, params, num_envs=len(seeds), step_mode=step_mode), actions, seeds)
     for i, s in enumerate(seeds):
-        single = rollout(StockTradingVecEnv(ragged_market, params, num_envs=1), actions[:, i : i + 1], [s])
+        single = rollout(StockTradingVecEnv(ragged_market, params, num_envs=1, step_mode=step_mode), actions[:, i : i + 1], [s])
         for b_step, s_step in zip(batched, single, strict=True):
             for b, x in zip(b_step, s_step, strict=True):
                 assert torch.equal(b[i : i + 1], x)
@@ -41,12 +44,13 @@ def test_batched_equals_single_envs(ragged_market: MarketData) -> None:
     assert sum(int(x[3].sum()) for x in batched[1:]) >= 4 * len(seeds)
 
 
-def test_determinism_bitwise(ragged_market: MarketData) -> None:
+@STEP_MODES
+def test_determinism_bitwise(ragged_market: MarketData, step_mode: str) -> None:
     params = StockTradingParams(episode_length=9, reward="differential_sharpe")
     actions = torch.rand(25, 8, ragged_market.num_tickers, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    a = rollout(StockTradingVecEnv(ragged_market, params, num_envs=8), actions, 123)
-    b = rollout(StockTradingVecEnv(ragged_market, params, num_envs=8), actions, 123)
-    c = rollout(StockTradingVecEnv(ragged_market, params, num_envs=8), actions, 124)
+    a = rollout(StockTradingVecEnv(ragged_market, params, num_envs=8, step_mode=step_mode), actions, 123)
+    b = rollout(StockTradingVecEnv(ragged_market, params, num_envs=8, step_mode=step_mode), actions, 123)
+    c = rollout(StockTradingVecEnv(ragged_market, params, num_envs=8, step_mode=step_mode), actions, 124)
     assert all(torch.equal(x, y) for sa, sb in zip(a, b, strict=True) for x, y in zip(sa, sb, strict=True))
     assert not torch.equal(a[0][0], c[0][0])  # another seed, other starts
 
@@ -164,47 +168,11 @@ def test_ragged_ticker_not_traded_and_valued_at_last_price(ragged_market: Market
     assert float(info["portfolio_value"][0]) == pytest.approx(expect, rel=1e-12)
 
 
-@st.composite
-def scenarios(draw: st.DrawFn) -> tuple[MarketData, StockTradingParams, np.ndarray]:
-    market = default_market(
-        num_tickers=draw(st.integers(2, 5)),
-        num_dates=draw(st.integers(12, 40)),
-        num_features=1,
-        seed=draw(st.integers(0, 10_000)),
-        ragged=draw(st.booleans()),
-    )
-    fractional = draw(st.booleans())
-    params = StockTradingParams(
-        hmax=draw(st.sampled_from([10.0, 100.0, 1000.0])),
-        initial_amount=draw(st.sampled_from([1e3, 1e4, 1e6])),
-        buy_cost_pct=draw(st.sampled_from([0.0, 0.001, 0.01])),
-        sell_cost_pct=draw(st.sampled_from([0.0, 0.001, 0.01])),
-        min_cost=draw(st.sampled_from([0.0, 1.0])),
-        slippage_bps=draw(st.sampled_from([0.0, 5.0])),
-        lot_size=1 if fractional else draw(st.sampled_from([1, 10, 100])),
-        fractional=fractional,
-        t_plus_1=draw(st.booleans()),
-        execution=draw(st.sampled_from(["next_open", "close"])),
-        turbulence_threshold=draw(st.sampled_from([None, 10.0])),
-        episode_length=draw(st.sampled_from([None, 5])),
-        reward=draw(st.sampled_from(["asset_change", "log_return", "differential_sharpe"])),
-    )
-    steps = draw(st.integers(1, 25))
-    acts = draw(
-        st.lists(
-            st.floats(-1.2, 1.2, allow_nan=False),
-            min_size=steps * 3 * market.num_tickers,
-            max_size=steps * 3 * market.num_tickers,
-        )
-    )
-    return market, params, np.asarray(acts).reshape(steps, 3, market.num_tickers)
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios())
 def test_accounting_invariants(scenario: tuple[MarketData, StockTradingParams, np.ndarray]) -> None:
     market, params, actions = scenario
-    env = StockTradingVecEnv(market, params, num_envs=3, seed=0)
+    env = StockTradingVecEnv(market, params, num_envs=3, seed=0, step_mode="eager")  # the fused step: test_env_fused.py
     env.reset()
     close = torch.from_numpy(np.nan_to_num(market.field("close")))
     valid = torch.from_numpy(market.valid.copy())

@@ -119,6 +119,17 @@ def test_short_selling() -> None:
     assert f.holdings.item() == -10 and f.cash.item() == 20.0
     f = run(p, 20.0, [-10], [0], [3.0], liquidate=True)
     assert f.holdings.item() == 0 and f.cash.item() == -10.0
+    for fractional in (False, True):  # negative cash (after covering) buys nothing, and stays what it is
+        f = run(StockTradingParams(short_selling=True, fractional=fractional), -10.0, [0, 0], [5, 0], [2.0, 3.0])
+        assert f.bought.tolist() == [[0.0, 0.0]] and f.cash.item() == -10.0
+
+
+def test_fractional_cash_limited_buy_spends_the_cash_exactly() -> None:
+    p = StockTradingParams(fractional=True, buy_cost_pct=0.001, sell_cost_pct=0.0)
+    f = run(p, 1000.0, [0, 0, 0], [3.0, 2.5, 0.5], [7.0, 400.0, 0.37])
+    assert f.bought[0, 0].item() == 3.0  # the largest order first, in full (21.021 with fees)
+    assert f.bought[0, 1].item() == pytest.approx((1000.0 - 21.021) / 400.4, rel=1e-12)  # then what the cash allows
+    assert f.cash.item() == 0.0 and f.bought[0, 2].item() == 0.0  # no residue, no dust buy after it
 
 
 def test_rewards() -> None:

@@ -1,0 +1,198 @@
+"""Fused CPU step of the stock-trading environment: same inputs and outputs as
+:func:`finrl_lite.envs.stock_trading.step`, computed by one compiled kernel.
+
+Why: the torch core is the reference and the GPU path, but on a CPU each of its ~150 batched ops is a
+pass over memory, and the buy rule needs a sort, so a step of thousands of environments is bound by
+memory traffic. The kernel (:mod:`finrl_lite.envs.fused_kernel`, numba) does the whole step of one
+environment in registers and runs the environments in parallel on torch's intra-op thread count. It is
+compiled on first use (a few seconds, then cached on disk) and tested equal to the torch core on every
+option. Accounting is float64 only: float32 accounting is for GPU speed runs, where the torch core runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from finrl_lite.envs.market import EnvMarket
+from finrl_lite.envs.params import StockTradingParams
+from finrl_lite.envs.recycling import TensorRecycler
+from finrl_lite.errors import ConfigError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
+
+__all__ = ["FusedWorkspace", "check_fused_supported", "fused_available", "fused_step"]
+
+logger = logging.getLogger(__name__)
+
+_REWARDS = {"asset_change": 0, "log_return": 1, "differential_sharpe": 2}
+_SERIAL_BELOW = 64  # smaller batches run on the calling thread (waking the others costs more than they save)
+_CHUNKS_PER_THREAD = 4  # a few chunks per thread even out a slow or preempted thread
+
+
+def _kernel() -> Any:
+    try:
+        from finrl_lite.envs import fused_kernel
+    except ImportError as exc:
+        raise MissingDependencyError("step_mode='fused' needs numba: pip install numba") from exc
+    return fused_kernel
+
+
+def check_fused_supported(params: StockTradingParams, device: torch.device) -> None:
+    """Raise :class:`ConfigError` (or :class:`MissingDependencyError`) when the fused step cannot run."""
+    if device.type != "cpu":
+        raise ConfigError(f"step_mode='fused' is a CPU kernel; the device is {device} (use 'eager', 'compile' or 'cuda_graph')")
+    if params.dtype != torch.float64:
+        raise ConfigError("step_mode='fused' accounts in float64; float32 accounting runs with step_mode='eager' or 'compile'")
+    _kernel()
+
+
+def fused_available(params: StockTradingParams, device: torch.device) -> bool:
+    """Whether ``step_mode="auto"`` picks the fused step: CPU, float64 accounting, numba importable."""
+    try:
+        check_fused_supported(params, device)
+    except (ConfigError, MissingDependencyError) as exc:
+        logger.debug("fused step not used: %s", exc)
+        return False
+    return True
+
+
+def _kernel_params(
+    kernel: Any, params: StockTradingParams, market: EnvMarket, autoreset: bool, final_obs: bool
+) -> Any:
+    return kernel.KernelParams(
+        hmax=float(params.hmax),
+        initial_amount=float(params.initial_amount),
+        buy_cost_pct=float(params.buy_cost_pct),
+        sell_cost_pct=float(params.sell_cost_pct),
+        min_cost=float(params.min_cost),
+        slippage=params.slippage_bps * 1e-4,
+        lot_size=float(params.lot_size),
+        fractional=params.fractional,
+        short_selling=params.short_selling,
+        t_plus_1=params.t_plus_1,
+        next_open=params.execution == "next_open",
+        target_weights=params.action_mode == "target_weights",
+        has_threshold=params.turbulence_threshold is not None,
+        threshold=float(params.turbulence_threshold) if params.turbulence_threshold is not None else 0.0,
+        reward=_REWARDS[params.reward],
+        reward_scaling=float(params.reward_scaling),
+        sharpe_eta=float(params.sharpe_eta),
+        ruin_level=params.ruin_fraction * params.initial_amount,
+        cash_scale=float(params.cash_scale),
+        holdings_scale=float(params.holdings_scale),
+        episode_length=-1 if params.episode_length is None else int(params.episode_length),
+        first_start=market.first_start,
+        last_start=market.last_start,
+        autoreset=autoreset,
+        final_obs=final_obs,
+    )
+
+
+class FusedWorkspace:
+    """An environment's memory for the fused step: the kernel's scratch rows and recycled outputs.
+
+    Attributes:
+        scratch: ``[B, N]`` orders, fills, wanted buys, their columns and their priority (nothing outlives a step).
+        recycler: Hands out the large output tensors (see :mod:`finrl_lite.envs.recycling`).
+    """
+
+    def __init__(self, num_envs: int, num_tickers: int) -> None:
+        f64, i64 = torch.float64, torch.int64
+        self.scratch = tuple(torch.empty(num_envs, num_tickers, dtype=d) for d in (f64, f64, f64, i64, i64))
+        self.recycler = TensorRecycler()
+
+
+def _np(x: torch.Tensor) -> Any:
+    return x.detach().numpy()
+
+
+def fused_step(
+    state: StockTradingState,
+    action: torch.Tensor,
+    params: StockTradingParams,
+    market: EnvMarket,
+    *,
+    autoreset: bool = True,
+    final_obs: bool = True,
+    workspace: FusedWorkspace | None = None,
+) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
+    """:func:`finrl_lite.envs.stock_trading.step` on the CPU, fused (same arguments, same outputs).
+
+    ``workspace`` is the memory an environment keeps across steps (a fresh one per call when absent).
+    The returned tensors are never written again by a later step while anything references them.
+    """
+    from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
+
+    kernel = _kernel()
+    if market.obs_table is None:
+        raise ValueError("market has no observation table: build it with attach_observation_table")
+    b, n = state.holdings.shape
+    if workspace is None or workspace.scratch[0].shape != (b, n):
+        workspace = FusedWorkspace(b, n)
+    empty = workspace.recycler.empty
+    f64 = torch.float64
+    action = action.to(f64).contiguous()
+    new = StockTradingState(
+        t=empty((b,), torch.int64),
+        end=empty((b,), torch.int64),
+        cash=empty((b,), f64),
+        holdings=empty((b, n), f64),
+        locked=empty((b, n), f64) if params.t_plus_1 else state.locked,  # all zeros without T+1
+        value=empty((b,), f64),
+        sharpe_a=empty((b,), f64),
+        sharpe_b=empty((b,), f64),
+        total_costs=empty((b,), f64),
+        steps=empty((b,), torch.int64),
+        episode=empty((b,), torch.int64),
+        key=state.key,
+    )
+    out = kernel.KernelInfo(
+        reward=empty((b,), f64),
+        terminated=empty((b,), torch.bool),
+        truncated=empty((b,), torch.bool),
+        portfolio_value=empty((b,), f64),
+        cash=empty((b,), f64),
+        holdings=empty((b, n), f64),
+        costs=empty((b,), f64),
+        total_costs=empty((b,), f64),
+        turnover=empty((b,), f64),
+        trades=empty((b,), torch.int64),
+        turbulent=empty((b,), torch.bool),
+    )
+    table = market.obs_table
+    obs = empty((b, table.shape[1]), table.dtype)
+    last = empty((b, table.shape[1]), table.dtype) if (final_obs and autoreset) else obs
+    mk = (market.open, market.close, market.data.valid, market.risk, market.day, table)
+    args = (
+        _kernel_params(kernel, params, market, autoreset, final_obs),
+        tuple(_np(x) for x in mk),
+        StockTradingState(*[_np(x.contiguous()) for x in state]),
+        _np(action),
+        StockTradingState(*[_np(x) for x in new]),
+        kernel.KernelInfo(*[_np(x) for x in out]),
+        _np(obs),
+        _np(last),
+        tuple(_np(x) for x in workspace.scratch),
+    )
+    threads = min(torch.get_num_threads(), kernel.numba.config.NUMBA_NUM_THREADS)
+    if b < _SERIAL_BELOW or threads <= 1:
+        kernel.step_range(0, b, *args)
+    else:
+        kernel.numba.set_num_threads(threads)
+        kernel.step_batch(threads * _CHUNKS_PER_THREAD, *args)
+    info = StepInfo(
+        portfolio_value=out.portfolio_value,
+        cash=out.cash,
+        holdings=out.holdings,
+        costs=out.costs,
+        total_costs=out.total_costs,
+        turnover=out.turnover,
+        trades=out.trades,
+        turbulent=out.turbulent,
+        final_obs=last,
+    )
+    return new, obs, out.reward, out.terminated, out.truncated, info

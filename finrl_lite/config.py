@@ -199,6 +199,9 @@ class EnvConfig(StrictModel):
     ruin_fraction: float = Field(0.0, ge=0, lt=1, description="Terminate when total asset <= this fraction of the start.")
     dtype: Literal["float64", "float32"] = Field("float64", description="Accounting dtype.")
     device: str = Field("cpu", description="Torch device of the environments and native agents (cpu, cuda).")
+    step_mode: Literal["auto", "eager", "compile", "cuda_graph", "fused"] = Field(
+        "auto", description="How a step runs: auto (the fused CPU kernel where it applies, else eager torch), eager, compile, cuda_graph, fused."
+    )
     scales: ScalesConfig = Field(default_factory=ScalesConfig)
 
 

@@ -3,10 +3,11 @@
 :func:`step_range` is the whole step of a range of environments, each on its own: orders, sells, buys in
 priority order, valuation, reward, autoreset and the observation rows, statement for statement the rules
 of the torch core (:mod:`~finrl_lite.envs.actions`, :mod:`~finrl_lite.envs.simulator`,
-:mod:`~finrl_lite.envs.rewards`, :mod:`~finrl_lite.envs.observation`). The body sits inside the
-serial loop of :func:`step_range` on purpose: a per-environment function call would copy the ~40 array
-structs of its arguments every time. Accounting is float64; arrays come in as numpy views of the torch tensors, grouped
-in NamedTuples.
+:mod:`~finrl_lite.envs.rewards`, :mod:`~finrl_lite.envs.observation`); :func:`step_batch` runs chunks
+of the batch in parallel. The environment body sits inline in the loop on purpose: a per-environment
+function call would copy the ~40 array structs of its arguments every time. Data-dependent branches are
+written branch-free where a random action makes them unpredictable. Accounting is float64; arrays come in
+as numpy views of the torch tensors, grouped in NamedTuples.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from finrl_lite.envs.market import hash_uniform
 __all__ = ["KernelInfo", "KernelParams", "step_batch", "step_range"]
 
 _TINY = 1e-12
-njit = numba.njit(cache=True, nogil=True)
+njit = numba.njit(cache=True, nogil=True, error_model="numpy")  # IEEE results, no ZeroDivisionError checks
 
 
 class KernelParams(NamedTuple):
@@ -95,6 +96,7 @@ def round_order(p: KernelParams, shares: float) -> float:
         return math.trunc(shares)
     return math.trunc(shares / p.lot_size) * p.lot_size
 
+
 @njit
 def lot_floor(p: KernelParams, shares: float) -> float:
     if p.fractional:
@@ -103,10 +105,12 @@ def lot_floor(p: KernelParams, shares: float) -> float:
         return math.floor(shares)
     return math.floor(shares / p.lot_size) * p.lot_size
 
+
 @njit
 def episode_start(p: KernelParams, key: int, episode: int) -> int:
     span = p.last_start - p.first_start + 1
     return p.first_start + hash_draw(key, episode) % span
+
 
 @njit
 def write_obs(p: KernelParams, row: Any, table_row: Any, cash: float, holdings: Any) -> None:
@@ -119,11 +123,16 @@ def write_obs(p: KernelParams, row: Any, table_row: Any, cash: float, holdings: 
 
 
 @njit
-def step_range(start, stop, p, mk, s, action, out, info, obs, final, scratch):  # noqa: ANN001, PLR0912, PLR0915
+def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: ANN001, PLR0912, PLR0915
     """Step environments ``start`` to ``stop - 1`` (plain serial code; :func:`step_batch` runs chunks in parallel)."""
     open_, close, valid, risk, day, table = mk
-    scratch_order, scratch_bought, scratch_wanted, scratch_column, scratch_rank = scratch
     n = close.shape[1]
+    # per-call scratch rows: they stay in L1 whatever the batch size
+    orders = np.empty(n)  # signed orders of the tradable tickers
+    bought = np.empty(n)  # shares bought per ticker
+    wanted = np.empty(n)  # the positive orders, compacted
+    column = np.empty(n, dtype=np.int64)  # their tickers
+    rank = np.empty(n, dtype=np.int64)  # tickers in buy priority
     last_bar = close.shape[0] - 1
     for b in range(start, stop):
         t = s.t[b]
@@ -134,11 +143,6 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final, scratch):  
         same_day = True
         if p.t_plus_1:
             same_day = day[fill] == day[max(fill - 1, 0)]
-        orders = scratch_order[b]
-        bought = scratch_bought[b]
-        wanted = scratch_wanted[b]
-        column = scratch_column[b]
-        rank = scratch_rank[b]
         holdings = out.holdings[b]
         cash = s.cash[b]
 
@@ -196,11 +200,10 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final, scratch):  
         # ---- buys, in descending order of the order (ties: higher column first), cash-limited
         m = 0
         if not turbulent:
-            for i in range(n):
-                if orders[i] > 0.0:
-                    wanted[m] = orders[i]
-                    column[m] = i
-                    m += 1
+            for i in range(n):  # compact the buys, branch-free (a random sign mispredicts half the time)
+                wanted[m] = orders[i]
+                column[m] = i
+                m += orders[i] > 0.0
         for a in range(m):  # rank by counting: branch-free, vectorisable, no sort
             ahead = 0
             for j in range(m):
@@ -215,6 +218,8 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final, scratch):  
                 unit = 1.0
             if p.fractional:
                 avail = max(cash, 0.0) / unit
+            elif cash >= orders[i] * unit * (1.0 + 1e-15):
+                avail = orders[i]  # the cash covers the order even after rounding: no division on the cash chain
             else:
                 avail = floor_div(max(cash, 0.0), unit)
             if p.min_cost > 0.0:
@@ -324,8 +329,8 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final, scratch):  
             write_obs(p, obs[b], table[out.t[b]], out.cash[b], holdings)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def step_batch(num_chunks, p, mk, s, action, out, info, obs, final, scratch):  # noqa: ANN001
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def step_batch(num_chunks, p, mk, s, action, out, info, obs, final):  # noqa: ANN001
     """Step every environment: ``num_chunks`` contiguous chunks on ``numba.set_num_threads`` threads.
 
     The parallel loop runs over chunks, not environments, so the environment body stays ordinary serial
@@ -334,4 +339,4 @@ def step_batch(num_chunks, p, mk, s, action, out, info, obs, final, scratch):  #
     """
     size = action.shape[0]
     for c in numba.prange(num_chunks):
-        step_range(c * size // num_chunks, (c + 1) * size // num_chunks, p, mk, s, action, out, info, obs, final, scratch)
+        step_range(c * size // num_chunks, (c + 1) * size // num_chunks, p, mk, s, action, out, info, obs, final)

@@ -24,7 +24,7 @@ from finrl_lite.errors import ConfigError, MissingDependencyError
 if TYPE_CHECKING:
     from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
 
-__all__ = ["FusedWorkspace", "check_fused_supported", "fused_available", "fused_step"]
+__all__ = ["check_fused_supported", "fused_available", "fused_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,7 @@ def fused_available(params: StockTradingParams, device: torch.device) -> bool:
     return True
 
 
-def _kernel_params(
-    kernel: Any, params: StockTradingParams, market: EnvMarket, autoreset: bool, final_obs: bool
-) -> Any:
+def _kernel_params(kernel: Any, params: StockTradingParams, market: EnvMarket, autoreset: bool, final_obs: bool) -> Any:
     return kernel.KernelParams(
         hmax=float(params.hmax),
         initial_amount=float(params.initial_amount),
@@ -92,20 +90,6 @@ def _kernel_params(
     )
 
 
-class FusedWorkspace:
-    """An environment's memory for the fused step: the kernel's scratch rows and recycled outputs.
-
-    Attributes:
-        scratch: ``[B, N]`` orders, fills, wanted buys, their columns and their priority (nothing outlives a step).
-        recycler: Hands out the large output tensors (see :mod:`finrl_lite.envs.recycling`).
-    """
-
-    def __init__(self, num_envs: int, num_tickers: int) -> None:
-        f64, i64 = torch.float64, torch.int64
-        self.scratch = tuple(torch.empty(num_envs, num_tickers, dtype=d) for d in (f64, f64, f64, i64, i64))
-        self.recycler = TensorRecycler()
-
-
 def _np(x: torch.Tensor) -> Any:
     return x.detach().numpy()
 
@@ -118,12 +102,13 @@ def fused_step(
     *,
     autoreset: bool = True,
     final_obs: bool = True,
-    workspace: FusedWorkspace | None = None,
+    recycler: TensorRecycler | None = None,
 ) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
     """:func:`finrl_lite.envs.stock_trading.step` on the CPU, fused (same arguments, same outputs).
 
-    ``workspace`` is the memory an environment keeps across steps (a fresh one per call when absent).
-    The returned tensors are never written again by a later step while anything references them.
+    ``recycler`` is an environment's pool of output memory, kept across steps (see
+    :mod:`finrl_lite.envs.recycling`): a returned tensor is never written again while anything
+    references it. Without one, every output is freshly allocated.
     """
     from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
 
@@ -131,9 +116,7 @@ def fused_step(
     if market.obs_table is None:
         raise ValueError("market has no observation table: build it with attach_observation_table")
     b, n = state.holdings.shape
-    if workspace is None or workspace.scratch[0].shape != (b, n):
-        workspace = FusedWorkspace(b, n)
-    empty = workspace.recycler.empty
+    empty = recycler.empty if recycler is not None else TensorRecycler(depth=0).empty
     f64 = torch.float64
     action = action.to(f64).contiguous()
     new = StockTradingState(
@@ -176,7 +159,6 @@ def fused_step(
         kernel.KernelInfo(*[_np(x) for x in out]),
         _np(obs),
         _np(last),
-        tuple(_np(x) for x in workspace.scratch),
     )
     threads = min(torch.get_num_threads(), kernel.numba.config.NUMBA_NUM_THREADS)
     if b < _SERIAL_BELOW or threads <= 1:

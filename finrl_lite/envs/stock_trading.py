@@ -15,7 +15,7 @@ import torch
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.actions import actions_to_orders, target_weights_to_orders
 from finrl_lite.envs.base import BatchedEnv, where_state
-from finrl_lite.envs.fused_step import FusedWorkspace, check_fused_supported, fused_available, fused_step
+from finrl_lite.envs.fused_step import check_fused_supported, fused_available, fused_step
 from finrl_lite.envs.market import EnvMarket, draw_keys, episode_bounds, prepare_market
 from finrl_lite.envs.observation import (
     attach_observation_table,
@@ -24,6 +24,7 @@ from finrl_lite.envs.observation import (
     stock_observation_size,
 )
 from finrl_lite.envs.params import StockTradingParams
+from finrl_lite.envs.recycling import TensorRecycler
 from finrl_lite.envs.rewards import compute_reward
 from finrl_lite.envs.simulator import execute_orders
 from finrl_lite.errors import ConfigError
@@ -320,7 +321,7 @@ class StockTradingVecEnv(BatchedEnv):
         self.observation_size = stock_observation_size(self.params, self.market)
         self.observation_names = stock_observation_names(self.params, self.market)
         self.state: StockTradingState | None = None
-        self._workspace: FusedWorkspace | None = None
+        self._recycler = TensorRecycler()  # output memory of the fused step
         logger.debug(
             "StockTradingVecEnv: %d envs, %d tickers, obs %d, device %s, %s",
             num_envs,
@@ -348,8 +349,6 @@ class StockTradingVecEnv(BatchedEnv):
     def _fused_step(
         self, state: StockTradingState, action: torch.Tensor
     ) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
-        if self._workspace is None:
-            self._workspace = FusedWorkspace(self.num_envs, self.num_tickers)
         return fused_step(
-            state, action, self.params, self.market, autoreset=self.autoreset, final_obs=self.final_obs, workspace=self._workspace
+            state, action, self.params, self.market, autoreset=self.autoreset, final_obs=self.final_obs, recycler=self._recycler
         )

@@ -34,7 +34,7 @@ def env_params(cfg: EnvConfig, evaluation: bool = False) -> StockTradingParams |
         return PortfolioParams(**{**fields, **episode}, cost_pct=cfg.buy_cost_pct, features=features, dtype=_dtype(cfg))
     if cfg.reward == "value_change":
         raise ConfigError("env.reward 'value_change' is the portfolio reward; stock_trading uses asset_change")
-    fields = cfg.model_dump(exclude={"kind", "num_envs", "device", "scales", "dtype", "features"} | _PORTFOLIO_ONLY)
+    fields = cfg.model_dump(exclude={"kind", "num_envs", "device", "step_mode", "scales", "dtype", "features"} | _PORTFOLIO_ONLY)
     return StockTradingParams(
         **{**fields, **episode},
         features=features,
@@ -47,4 +47,5 @@ def make_env(cfg: EnvConfig, market: MarketData, seed: int = 0, evaluation: bool
     """The training batch (``cfg.num_envs`` environments) or a single evaluation environment."""
     params = env_params(cfg, evaluation)
     env_cls = PortfolioAllocationVecEnv if cfg.kind == "portfolio" else StockTradingVecEnv
-    return env_cls(market, params, num_envs=1 if evaluation else cfg.num_envs, device=cfg.device, seed=seed)
+    num_envs = 1 if evaluation else cfg.num_envs
+    return env_cls(market, params, num_envs=num_envs, device=cfg.device, seed=seed, step_mode=cfg.step_mode)

@@ -159,3 +159,12 @@ def test_recycler_reuses_only_unreferenced_storage() -> None:
     del row
     small = recycler.empty((4,), torch.float32)
     assert small.shape == (4,)  # below min_bytes: plain allocation
+
+
+def test_config_step_mode_reaches_the_environment(small_market: MarketData) -> None:
+    from finrl_lite.config import EnvConfig
+    from finrl_lite.train.environment import make_env
+
+    assert make_env(EnvConfig(num_envs=4, episode_length=20), small_market).step_mode == "fused"
+    assert make_env(EnvConfig(num_envs=4, episode_length=20, step_mode="eager"), small_market).step_mode == "eager"
+    assert make_env(EnvConfig(kind="portfolio", reward="log_return", num_envs=4, episode_length=20), small_market).step_mode == "eager"

@@ -113,13 +113,14 @@ def episode_start(p: KernelParams, key: int, episode: int) -> int:
 
 
 @njit
-def write_obs(p: KernelParams, row: Any, table_row: Any, cash: float, holdings: Any) -> None:
+def write_obs(p: KernelParams, obs: Any, b: int, table: Any, t: int, cash: float, holdings: Any) -> None:
+    """Row ``b`` of ``obs``: bar ``t``'s row of the observation table, then cash and holdings."""
     n = holdings.shape[0]
-    for j in range(row.shape[0]):
-        row[j] = table_row[j]
-    row[0] = cash * p.cash_scale
+    for j in range(obs.shape[1]):
+        obs[b, j] = table[t, j]
+    obs[b, 0] = cash * p.cash_scale
     for i in range(n):
-        row[1 + n + i] = holdings[i] * p.holdings_scale
+        obs[b, 1 + n + i] = holdings[i] * p.holdings_scale
 
 
 @njit
@@ -134,11 +135,11 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
     column = np.empty(n, dtype=np.int64)  # their tickers
     rank = np.empty(n, dtype=np.int64)  # tickers in buy priority
     last_bar = close.shape[0] - 1
+    fill_px = open_ if p.next_open else close  # indexed, not sliced: a row view per environment costs
     for b in range(start, stop):
         t = s.t[b]
         t_next = min(t + 1, last_bar)
         fill = t_next if p.next_open else t
-        px = open_[fill] if p.next_open else close[fill]
         turbulent = p.has_threshold and risk[t] >= p.threshold
         same_day = True
         if p.t_plus_1:
@@ -152,19 +153,23 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
             pv = 0.0
             for i in range(n):
                 wsum += min(max(action[b, i], 0.0), 1.0)
-                pv += s.holdings[b, i] * px[i]
+                pv += s.holdings[b, i] * fill_px[fill, i]
             pv = cash + pv
             denom = max(wsum, 1.0)
             for i in range(n):
                 h = s.holdings[b, i]
-                if valid[fill, i] and px[i] > 0.0:
+                if valid[fill, i] and fill_px[fill, i] > 0.0:
                     w = min(max(action[b, i], 0.0), 1.0) / denom
-                    orders[i] = round_order(p, w * pv / px[i] - h)
+                    orders[i] = round_order(p, w * pv / fill_px[fill, i] - h)
                 else:
                     orders[i] = 0.0
         else:
             for i in range(n):
-                orders[i] = round_order(p, min(max(action[b, i], -1.0), 1.0) * p.hmax) if valid[fill, i] and px[i] > 0.0 else 0.0
+                orders[i] = (
+                    round_order(p, min(max(action[b, i], -1.0), 1.0) * p.hmax)
+                    if valid[fill, i] and fill_px[fill, i] > 0.0
+                    else 0.0
+                )
 
         # ---- sells, all at once
         proceeds = 0.0
@@ -172,7 +177,7 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
         sell_notional = 0.0
         trades = 0
         for i in range(n):
-            tradable = valid[fill, i] and px[i] > 0.0
+            tradable = valid[fill, i] and fill_px[fill, i] > 0.0
             held = s.holdings[b, i]
             locked = s.locked[b, i] if (p.t_plus_1 and same_day) else 0.0
             sellable = max(held - locked if p.t_plus_1 else held, 0.0)
@@ -181,7 +186,7 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
             else:
                 want = max(-orders[i], 0.0)
                 sold = want if p.short_selling else min(want, sellable)
-            value = (px[i] * (1.0 - p.slippage) if p.slippage else px[i]) * sold
+            value = (fill_px[fill, i] * (1.0 - p.slippage) if p.slippage else fill_px[fill, i]) * sold
             if p.min_cost > 0.0:
                 fee = min(max(value * p.sell_cost_pct, p.min_cost), value) if sold > 0.0 else 0.0
                 proceeds += value - fee
@@ -212,7 +217,7 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
         buy_notional = 0.0
         for k in range(m):
             i = rank[k]
-            price = px[i] * (1.0 + p.slippage) if p.slippage else px[i]
+            price = fill_px[fill, i] * (1.0 + p.slippage) if p.slippage else fill_px[fill, i]
             unit = price * (1.0 + p.buy_cost_pct)
             if unit <= 0.0:
                 unit = 1.0
@@ -246,8 +251,8 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
             cover_total = 0.0
             cover_fees = 0.0
             for i in range(n):
-                if valid[fill, i] and px[i] > 0.0 and holdings[i] < 0.0:
-                    price = px[i] * (1.0 + p.slippage) if p.slippage else px[i]
+                if valid[fill, i] and fill_px[fill, i] > 0.0 and holdings[i] < 0.0:
+                    price = fill_px[fill, i] * (1.0 + p.slippage) if p.slippage else fill_px[fill, i]
                     value = price * -holdings[i]
                     cover_total += value + value * p.buy_cost_pct
                     cover_fees += value * p.buy_cost_pct
@@ -287,7 +292,7 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
 
         info.portfolio_value[b] = value
         info.cash[b] = cash
-        for i in range(n):  # explicit loops: an array expression inside prange becomes a nested parfor
+        for i in range(n):  # explicit loops: numba's slice assignment costs more than the copy itself
             info.holdings[b, i] = holdings[i]
         info.costs[b] = fees
         info.total_costs[b] = total_costs
@@ -298,7 +303,7 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
         info.terminated[b] = terminated
         info.truncated[b] = truncated
         if p.final_obs or not p.autoreset:
-            write_obs(p, final[b], table[t_next], cash, holdings)
+            write_obs(p, final, b, table, t_next, cash, holdings)
 
         if p.autoreset and (terminated or truncated):
             start = episode_start(p, s.key[b], s.episode[b] + 1)
@@ -325,8 +330,11 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
             out.total_costs[b] = total_costs
             out.steps[b] = s.steps[b] + 1
             out.episode[b] = s.episode[b]
-        if p.autoreset:
-            write_obs(p, obs[b], table[out.t[b]], out.cash[b], holdings)
+        if p.autoreset and p.final_obs and not (terminated or truncated):
+            for j in range(obs.shape[1]):  # the same observation: copy the row just written (in L1)
+                obs[b, j] = final[b, j]
+        elif p.autoreset:
+            write_obs(p, obs, b, table, out.t[b], out.cash[b], holdings)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")

@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="accounting dtype (float64: the fused CPU step)")
     parser.add_argument("--num-envs", type=int, nargs="*", default=[256, 1024])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides (0: torch's default)")
     args = parser.parse_args()

@@ -90,10 +90,6 @@ def _kernel_params(kernel: Any, params: StockTradingParams, market: EnvMarket, a
     )
 
 
-def _np(x: torch.Tensor) -> Any:
-    return x.detach().numpy()
-
-
 def fused_step(
     state: StockTradingState,
     action: torch.Tensor,
@@ -152,13 +148,13 @@ def fused_step(
     mk = (market.open, market.close, market.data.valid, market.risk, market.day, table)
     args = (
         _kernel_params(kernel, params, market, autoreset, final_obs),
-        tuple(_np(x) for x in mk),
-        StockTradingState(*[_np(x.contiguous()) for x in state]),
-        _np(action),
-        StockTradingState(*[_np(x) for x in new]),
-        kernel.KernelInfo(*[_np(x) for x in out]),
-        _np(obs),
-        _np(last),
+        tuple(x.numpy() for x in mk),
+        StockTradingState(*[x.contiguous().numpy() for x in state]),
+        action.detach().numpy(),
+        StockTradingState(*[x.numpy() for x in new]),
+        kernel.KernelInfo(*[x.numpy() for x in out]),
+        obs.numpy(),
+        last.numpy(),
     )
     threads = min(torch.get_num_threads(), kernel.numba.config.NUMBA_NUM_THREADS)
     if b < _SERIAL_BELOW or threads <= 1:

@@ -6,15 +6,16 @@ import torch
 
 from finrl_lite.envs.params import StockTradingParams
 
-__all__ = ["actions_to_orders", "target_weights_to_orders"]
+__all__ = ["actions_to_orders", "target_weights_to_orders", "whole_lots"]
 
 
-def _round_to_lots(params: StockTradingParams, shares: torch.Tensor) -> torch.Tensor:
+def whole_lots(params: StockTradingParams, shares: torch.Tensor, toward_zero: bool = True) -> torch.Tensor:
+    """``shares`` in whole lots (unchanged with ``fractional``), rounded toward zero (orders: FinRL's
+    ``astype(int)``) or down (``toward_zero=False``: what the cash affords)."""
     if params.fractional:
         return shares
-    if params.lot_size == 1:
-        return torch.trunc(shares)
-    return torch.trunc(shares / params.lot_size) * params.lot_size
+    lots = shares / params.lot_size
+    return (torch.trunc(lots) if toward_zero else torch.floor(lots)) * params.lot_size
 
 
 def actions_to_orders(params: StockTradingParams, action: torch.Tensor) -> torch.Tensor:
@@ -27,7 +28,7 @@ def actions_to_orders(params: StockTradingParams, action: torch.Tensor) -> torch
     Returns:
         ``[B, N]`` signed order sizes in shares (positive buys, negative sells), in ``action``'s dtype.
     """
-    return _round_to_lots(params, action.clamp(-1.0, 1.0) * params.hmax)
+    return whole_lots(params, action.clamp(-1.0, 1.0) * params.hmax)
 
 
 def target_weights_to_orders(
@@ -60,4 +61,4 @@ def target_weights_to_orders(
     value = cash + (holdings * price).sum(dim=1)
     safe_price = torch.where(tradable, price, torch.ones_like(price))
     target = torch.where(tradable, weights * value.unsqueeze(1) / safe_price, holdings)
-    return _round_to_lots(params, target - holdings)
+    return whole_lots(params, target - holdings)

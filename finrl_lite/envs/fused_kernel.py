@@ -89,21 +89,12 @@ def floor_div(a: float, b: float) -> float:
 
 
 @njit
-def round_order(p: KernelParams, shares: float) -> float:
+def whole_lots(p: KernelParams, shares: float, toward_zero: bool) -> float:
+    """``shares`` in whole lots, rounded toward zero (orders: FinRL's ``astype(int)``) or down (what cash affords)."""
     if p.fractional:
         return shares
-    if p.lot_size == 1.0:
-        return math.trunc(shares)
-    return math.trunc(shares / p.lot_size) * p.lot_size
-
-
-@njit
-def lot_floor(p: KernelParams, shares: float) -> float:
-    if p.fractional:
-        return shares
-    if p.lot_size == 1.0:
-        return math.floor(shares)
-    return math.floor(shares / p.lot_size) * p.lot_size
+    lots = shares / p.lot_size
+    return (math.trunc(lots) if toward_zero else math.floor(lots)) * p.lot_size
 
 
 @njit
@@ -160,13 +151,13 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
                 h = s.holdings[b, i]
                 if valid[fill, i] and fill_px[fill, i] > 0.0:
                     w = min(max(action[b, i], 0.0), 1.0) / denom
-                    orders[i] = round_order(p, w * pv / fill_px[fill, i] - h)
+                    orders[i] = whole_lots(p, w * pv / fill_px[fill, i] - h, True)
                 else:
                     orders[i] = 0.0
         else:
             for i in range(n):
                 orders[i] = (
-                    round_order(p, min(max(action[b, i], -1.0), 1.0) * p.hmax)
+                    whole_lots(p, min(max(action[b, i], -1.0), 1.0) * p.hmax, True)
                     if valid[fill, i] and fill_px[fill, i] > 0.0
                     else 0.0
                 )
@@ -230,7 +221,7 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
             if p.min_cost > 0.0:
                 avail = min(avail, max((cash - p.min_cost) / price, 0.0))
             if p.lot_size > 1.0 or p.min_cost > 0.0:
-                avail = lot_floor(p, avail)
+                avail = whole_lots(p, avail, False)
             got = min(avail, orders[i])
             value = price * got
             if p.min_cost > 0.0:

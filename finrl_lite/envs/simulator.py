@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import torch
 
+from finrl_lite.envs.actions import whole_lots
 from finrl_lite.envs.params import StockTradingParams
 
 __all__ = ["Fills", "execute_orders"]
@@ -33,14 +34,6 @@ class Fills(NamedTuple):
     costs: torch.Tensor
     notional: torch.Tensor
     trades: torch.Tensor
-
-
-def _lot_floor(params: StockTradingParams, shares: torch.Tensor) -> torch.Tensor:
-    if params.fractional:
-        return shares
-    if params.lot_size == 1:
-        return torch.floor(shares)
-    return torch.floor(shares / params.lot_size) * params.lot_size
 
 
 def execute_orders(
@@ -120,7 +113,7 @@ def execute_orders(
         if params.min_cost > 0:
             avail = torch.minimum(avail, ((cash - params.min_cost) / safe_px[k]).clamp_min(0.0))
         if params.lot_size > 1 or params.min_cost > 0:
-            avail = _lot_floor(params, avail)
+            avail = whole_lots(params, avail, toward_zero=False)
         n = torch.minimum(avail, want_s[k])
         value = px_s[k] * n
         if params.min_cost > 0:

@@ -1,9 +1,9 @@
 """Fused CPU step of the stock-trading environment: same inputs and outputs as
 :func:`finrl_lite.envs.stock_trading.step`, computed by one compiled kernel.
 
-Why: the torch core is the reference and the GPU path, but on a CPU each of its ~150 batched ops is a
-pass over memory, and the buy rule needs a sort, so a step of thousands of environments is bound by
-memory traffic. The kernel (:mod:`finrl_lite.envs.fused_kernel`, numba) does the whole step of one
+Why: the torch core is the reference and the GPU path, but on a CPU each of its ~270 batched ops (29
+tickers) is a pass over memory, and the buy rule needs a sort, so a step of thousands of environments is
+bound by memory traffic. The kernel (:mod:`finrl_lite.envs.fused_kernel`, numba) does the whole step of one
 environment in registers and runs the environments in parallel on torch's intra-op thread count. It is
 compiled on first use (a few seconds, then cached on disk) and tested equal to the torch core on every
 option. Accounting is float64 only: float32 accounting is for GPU speed runs, where the torch core runs.

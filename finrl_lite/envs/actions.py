@@ -23,12 +23,12 @@ def actions_to_orders(params: StockTradingParams, action: torch.Tensor) -> torch
 
     Args:
         params: Environment parameters (``hmax``, ``lot_size``, ``fractional``).
-        action: ``[B, N]`` actions; values outside ``[-1, 1]`` are clipped.
+        action: ``[B, N]`` actions; values outside ``[-1, 1]`` are clipped, NaN is no order.
 
     Returns:
         ``[B, N]`` signed order sizes in shares (positive buys, negative sells), in ``action``'s dtype.
     """
-    return whole_lots(params, action.clamp(-1.0, 1.0) * params.hmax)
+    return whole_lots(params, action.nan_to_num(0.0).clamp(-1.0, 1.0) * params.hmax)
 
 
 def target_weights_to_orders(
@@ -41,7 +41,7 @@ def target_weights_to_orders(
 ) -> torch.Tensor:
     """Orders that move each ticker to a target weight of the portfolio value at the fill price.
 
-    Actions are clipped to ``[0, 1]`` and divided by their sum when it exceeds 1 (the rest stays in cash);
+    Actions are clipped to ``[0, 1]`` (NaN as 0) and divided by their sum when it exceeds 1 (the rest stays in cash);
     the order is ``target_shares - holdings`` rounded toward zero to whole lots. Buys are still limited by
     the cash left after sells and fees (see :func:`~finrl_lite.envs.simulator.execute_orders`).
 
@@ -56,7 +56,7 @@ def target_weights_to_orders(
     Returns:
         ``[B, N]`` signed order sizes in shares.
     """
-    weights = action.clamp(0.0, 1.0)
+    weights = action.nan_to_num(0.0).clamp(0.0, 1.0)
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
     value = cash + (holdings * price).sum(dim=1)
     safe_price = torch.where(tradable, price, torch.ones_like(price))

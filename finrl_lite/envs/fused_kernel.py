@@ -89,6 +89,14 @@ def floor_div(a: float, b: float) -> float:
 
 
 @njit
+def clip_action(x: float, low: float, high: float) -> float:
+    """``x`` clipped to ``[low, high]``, NaN as 0 (``nan_to_num(0).clamp`` in the torch core)."""
+    if x != x:
+        return 0.0
+    return min(max(x, low), high)
+
+
+@njit
 def whole_lots(p: KernelParams, shares: float, toward_zero: bool) -> float:
     """``shares`` in whole lots, rounded toward zero (orders: FinRL's ``astype(int)``) or down (what cash affords)."""
     if p.fractional:
@@ -143,21 +151,21 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
             wsum = 0.0
             pv = 0.0
             for i in range(n):
-                wsum += min(max(action[b, i], 0.0), 1.0)
+                wsum += clip_action(action[b, i], 0.0, 1.0)
                 pv += s.holdings[b, i] * fill_px[fill, i]
             pv = cash + pv
             denom = max(wsum, 1.0)
             for i in range(n):
                 h = s.holdings[b, i]
                 if valid[fill, i] and fill_px[fill, i] > 0.0:
-                    w = min(max(action[b, i], 0.0), 1.0) / denom
+                    w = clip_action(action[b, i], 0.0, 1.0) / denom
                     orders[i] = whole_lots(p, w * pv / fill_px[fill, i] - h, True)
                 else:
                     orders[i] = 0.0
         else:
             for i in range(n):
                 orders[i] = (
-                    whole_lots(p, min(max(action[b, i], -1.0), 1.0) * p.hmax, True)
+                    whole_lots(p, clip_action(action[b, i], -1.0, 1.0) * p.hmax, True)
                     if valid[fill, i] and fill_px[fill, i] > 0.0
                     else 0.0
                 )

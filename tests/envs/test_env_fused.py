@@ -169,3 +169,18 @@ def test_config_step_mode_reaches_the_environment(small_market: MarketData) -> N
     assert make_env(EnvConfig(num_envs=4, episode_length=20, step_mode="eager"), small_market).step_mode == "eager"
     portfolio = EnvConfig(kind="portfolio", reward="log_return", num_envs=4, episode_length=20)
     assert make_env(portfolio, small_market).step_mode == "eager"  # no fused kernel: auto falls back
+
+
+@pytest.mark.parametrize("action_mode", ["shares", "target_weights"])
+def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData, action_mode: str) -> None:
+    params = StockTradingParams(action_mode=action_mode, episode_length=6)
+    actions = np.random.default_rng(3).uniform(0, 1, size=(12, 4, small_market.num_tickers))
+    actions[actions > 0.7] = np.nan
+    zeroed = np.nan_to_num(actions, nan=0.0)
+    runs = [
+        trajectory(StockTradingVecEnv(small_market, params, num_envs=4, step_mode=mode), a, [0, 1, 2, 3])
+        for mode, a in (("eager", actions), ("fused", actions), ("eager", zeroed))
+    ]
+    assert_same_trajectory(runs[0], runs[1], params.initial_amount)
+    assert_same_trajectory(runs[0], runs[2], params.initial_amount)
+    assert all(bool(torch.isfinite(x["cash"]).all()) for x in runs[1][1:])

@@ -162,7 +162,7 @@ class BatchedEnv:
     def step(
         self, action: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Step every environment with ``action [B, A]`` (moved to the env device and dtype).
+        """Step every environment with ``action [B, A]`` (moved to the env device and dtype; no broadcasting).
 
         Returns:
             ``(obs, reward, terminated, truncated, info)``, all tensors on the env device.
@@ -170,6 +170,10 @@ class BatchedEnv:
         if self.state is None:
             raise ConfigError("call reset() before step()")
         action = torch.as_tensor(action, device=self.device).to(self._action_dtype)
+        if tuple(action.shape) != (self.num_envs, self.action_size):
+            raise ConfigError(
+                f"action has shape {tuple(action.shape)}; expected (num_envs, action_size) = {(self.num_envs, self.action_size)}"
+            )
         if self.step_mode == "cuda_graph":
             if self._graph is None:
                 self._graph = _CudaGraphStep(self._core_step, self.state, action)

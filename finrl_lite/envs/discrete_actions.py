@@ -40,7 +40,9 @@ class DiscreteTradeActions:
     def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.env.reset(seed=seed)
 
-    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         box = discrete_to_box(torch.as_tensor(action, device=self.device), self.num_tickers)
         return self.env.step(box)
 

@@ -82,7 +82,7 @@ def floor_div(a: float, b: float) -> float:
     ``floor(a / b)`` is the exact floor unless the rounded quotient landed on an integer from just below;
     then ``a - q * b`` is within a few ulps of 0 and CPython's slower fmod-based ``//`` (numba's) decides.
     """
-    q = math.floor(a / b)
+    q = np.floor(a / b)
     if a - q * b > a * 1e-15:
         return q
     return a // b
@@ -102,7 +102,7 @@ def whole_lots(p: KernelParams, shares: float, toward_zero: bool) -> float:
     if p.fractional:
         return shares
     lots = shares / p.lot_size
-    return (math.trunc(lots) if toward_zero else math.floor(lots)) * p.lot_size
+    return (np.trunc(lots) if toward_zero else np.floor(lots)) * p.lot_size  # floats: math's give int64
 
 
 @njit
@@ -344,6 +344,6 @@ def step_batch(num_chunks, p, mk, s, action, out, info, obs, final):  # noqa: AN
     code (numba's parfor rewriting of a body this size is where its bugs live) and the call that passes
     ~40 array structs happens once per chunk.
     """
-    size = action.shape[0]
+    size = s.t.shape[0]
     for c in numba.prange(num_chunks):
         step_range(c * size // num_chunks, (c + 1) * size // num_chunks, p, mk, s, action, out, info, obs, final)

@@ -112,6 +112,8 @@ def fused_step(
     if market.obs_table is None:
         raise ValueError("market has no observation table: build it with attach_observation_table")
     b, n = state.holdings.shape
+    if tuple(action.shape) != (b, n):  # the kernel indexes without bounds checks
+        raise ValueError(f"action has shape {tuple(action.shape)}; the fused step needs ({b}, {n})")
     empty = recycler.empty if recycler is not None else TensorRecycler(depth=0).empty
     f64 = torch.float64
     action = action.to(f64).contiguous()

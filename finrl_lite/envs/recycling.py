@@ -3,18 +3,36 @@
 A step of thousands of environments returns megabytes of fresh tensors (observations above all). On a
 CPU, allocations that large are mapped from the OS every time, and touching the new pages costs as much
 as the step itself. :class:`TensorRecycler` keeps the storages of the large outputs it handed out and
-gives one back out only when nothing else holds it: no tensor, view or numpy array of the caller's. A
+gives one out again only when nothing else holds it: no tensor, view or numpy array of the caller's, no
+reference to the storage object, and not moved to shared memory (sent to another process). A
 caller that keeps every observation therefore gets fresh memory each step, as without recycling; one
 that drops them (copies them into a rollout buffer, say) gets the same pages back.
 """
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 __all__ = ["TensorRecycler"]
 
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _python_refs(storage: torch.UntypedStorage) -> int:
+    return sys.getrefcount(storage)
+
+
+def _refs_when_only_pooled() -> int:
+    """References to a pooled storage's Python object that the pool's own check makes (same code shape)."""
+    kept = [torch.UntypedStorage(8)]
+    for storage in kept:
+        return _python_refs(storage)
+    raise AssertionError  # pragma: no cover
+
+
+_POOLED_REFS = _refs_when_only_pooled()
 
 
 class TensorRecycler:
@@ -38,8 +56,10 @@ class TensorRecycler:
         if _use_count is None or numel * dtype.itemsize < self.min_bytes:
             return torch.empty(shape, dtype=dtype)
         kept = self._pool.setdefault((shape, dtype), [])
+        kept[:] = [storage for storage in kept if not storage.is_shared()]  # sent to another process: theirs now
         for storage in kept:
-            if _use_count(storage._cdata) == 1:  # only this pool holds it
+            # free: no tensor, view or numpy array uses the memory, and nobody holds the storage object itself
+            if _use_count(storage._cdata) == 1 and _python_refs(storage) <= _POOLED_REFS:
                 return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
         tensor = torch.empty(shape, dtype=dtype)
         if len(kept) < self.depth:

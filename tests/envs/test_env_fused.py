@@ -57,9 +57,22 @@ def assert_same_trajectory(
                 torch.testing.assert_close(y, x, rtol=1e-9, atol=1e-9 * money, msg=f"step {k}, {key}")
 
 
+def intraday(market: MarketData, bars_per_day: int) -> MarketData:
+    """The same bars relabelled ``bars_per_day`` to a day (T+1 then locks shares within a day)."""
+    hours = np.arange(bars_per_day).astype("timedelta64[h]") + np.timedelta64(10, "h")
+    dates = [
+        np.datetime64("2024-01-01") + np.timedelta64(i // bars_per_day, "D") + hours[i % bars_per_day]
+        for i in range(market.num_dates)
+    ]
+    return replace(market, dates=np.array(dates).astype("datetime64[ns]"), interval="1h")
+
+
 @st.composite
 def fused_scenarios(draw: st.DrawFn) -> tuple[MarketData, StockTradingParams, np.ndarray]:
     market, params, actions = draw(scenarios())
+    bars_per_day = draw(st.sampled_from([1, 3]))
+    if bars_per_day > 1:
+        market = intraday(market, bars_per_day)
     params = replace(
         params,
         short_selling=draw(st.booleans()),
@@ -68,6 +81,8 @@ def fused_scenarios(draw: st.DrawFn) -> tuple[MarketData, StockTradingParams, np
         observe_valid=draw(st.booleans()),
         ruin_fraction=draw(st.sampled_from([0.0, 0.9])),
         obs_dtype=draw(st.sampled_from([None, torch.float32])),
+        random_start=draw(st.booleans()),
+        hmax=draw(st.sampled_from([params.hmax, 1e19])),  # orders beyond int64 stay floats
     )
     return market, params, actions
 
@@ -184,3 +199,27 @@ def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData, actio
     assert_same_trajectory(runs[0], runs[1], params.initial_amount)
     assert_same_trajectory(runs[0], runs[2], params.initial_amount)
     assert all(bool(torch.isfinite(x["cash"]).all()) for x in runs[1][1:])
+
+
+def test_actions_of_another_shape_are_refused(small_market: MarketData) -> None:
+    env = StockTradingVecEnv(small_market, num_envs=3, seed=0)
+    env.reset()
+    for shape in [(3, 1), (1, small_market.num_tickers), (small_market.num_tickers,), (4, small_market.num_tickers)]:
+        with pytest.raises(ConfigError, match="action has shape"):
+            env.step(torch.zeros(shape))
+
+
+def test_recycler_keeps_held_storage_objects_and_shared_memory() -> None:
+    recycler = TensorRecycler(min_bytes=1024)
+    first = recycler.empty((64, 64), torch.float32)
+    ptr = first.data_ptr()
+    storage = first.untyped_storage()  # the very object the pool keeps
+    del first
+    assert recycler.empty((64, 64), torch.float32).data_ptr() != ptr
+    del storage
+    shared = recycler.empty((64, 64), torch.float32)
+    assert shared.data_ptr() == ptr
+    shared.share_memory_()  # what torch.multiprocessing does before sending it: in place
+    ptr = shared.data_ptr()
+    del shared
+    assert all(recycler.empty((64, 64), torch.float32).data_ptr() != ptr for _ in range(3))

@@ -5,7 +5,7 @@ priority order, valuation, reward, autoreset and the observation rows, statement
 of the torch core (:mod:`~finrl_lite.envs.actions`, :mod:`~finrl_lite.envs.simulator`,
 :mod:`~finrl_lite.envs.rewards`, :mod:`~finrl_lite.envs.observation`); :func:`step_batch` runs chunks
 of the batch in parallel. The environment body sits inline in the loop on purpose: a per-environment
-function call would copy the ~40 array structs of its arguments every time. Data-dependent branches are
+function call would copy the ~25 array structs of its arguments every time. Data-dependent branches are
 written branch-free where a random action makes them unpredictable. Accounting is float64; arrays come in
 as numpy views of the torch tensors, grouped in NamedTuples.
 """
@@ -19,8 +19,9 @@ import numba
 import numpy as np
 
 from finrl_lite.envs.market import hash_uniform
+from finrl_lite.envs.stock_trading import StockTradingState
 
-__all__ = ["KernelInfo", "KernelParams", "step_batch", "step_range"]
+__all__ = ["KernelInfo", "KernelParams", "step_batch", "step_range", "unpack_outputs"]
 
 _TINY = 1e-12
 njit = numba.njit(cache=True, nogil=True, error_model="numpy")  # IEEE results, no ZeroDivisionError checks
@@ -123,9 +124,48 @@ def write_obs(p: KernelParams, obs: Any, b: int, table: Any, t: int, cash: float
 
 
 @njit
-def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: ANN001, PLR0912, PLR0915
+def unpack_outputs(s, f64, i64, flags, planes, t_plus_1):  # noqa: ANN001, ANN201
+    """The packed outputs as the next state and the info, row by row: the one definition of the layout.
+
+    ``f64 [11, B]``, ``i64 [5, B]``, ``flags [3, B]`` and ``planes [2 or 3, B, N]`` (the locked plane only
+    with T+1); the key, and the locked shares without T+1 (always zero), are the input state's. Plain
+    indexing, so :func:`fused_step` runs the same function on the torch tensors (``.py_func``).
+    """
+    out = StockTradingState(
+        t=i64[0],
+        end=i64[1],
+        cash=f64[0],
+        holdings=planes[0],
+        locked=planes[2] if t_plus_1 else s.locked,
+        value=f64[1],
+        sharpe_a=f64[2],
+        sharpe_b=f64[3],
+        total_costs=f64[4],
+        steps=i64[2],
+        episode=i64[3],
+        key=s.key,
+    )
+    info = KernelInfo(
+        reward=f64[5],
+        terminated=flags[0],
+        truncated=flags[1],
+        portfolio_value=f64[6],
+        cash=f64[7],
+        holdings=planes[1],
+        costs=f64[8],
+        total_costs=f64[9],
+        turnover=f64[10],
+        trades=i64[4],
+        turbulent=flags[2],
+    )
+    return out, info
+
+
+@njit
+def step_range(start, stop, p, mk, s, action, packed, obs, final):  # noqa: ANN001, PLR0912, PLR0915
     """Step environments ``start`` to ``stop - 1`` (plain serial code; :func:`step_batch` runs chunks in parallel)."""
     open_, close, valid, risk, day, table = mk
+    out, info = unpack_outputs(s, packed[0], packed[1], packed[2], packed[3], p.t_plus_1)
     n = close.shape[1]
     # per-call scratch rows: they stay in L1 whatever the batch size
     orders = np.empty(n)  # signed orders of the tradable tickers
@@ -337,13 +377,13 @@ def step_range(start, stop, p, mk, s, action, out, info, obs, final):  # noqa: A
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def step_batch(num_chunks, p, mk, s, action, out, info, obs, final):  # noqa: ANN001
+def step_batch(num_chunks, p, mk, s, action, packed, obs, final):  # noqa: ANN001
     """Step every environment: ``num_chunks`` contiguous chunks on ``numba.set_num_threads`` threads.
 
     The parallel loop runs over chunks, not environments, so the environment body stays ordinary serial
     code (numba's parfor rewriting of a body this size is where its bugs live) and the call that passes
-    ~40 array structs happens once per chunk.
+    ~25 array structs happens once per chunk.
     """
     size = s.t.shape[0]
     for c in numba.prange(num_chunks):
-        step_range(c * size // num_chunks, (c + 1) * size // num_chunks, p, mk, s, action, out, info, obs, final)
+        step_range(c * size // num_chunks, (c + 1) * size // num_chunks, p, mk, s, action, packed, obs, final)

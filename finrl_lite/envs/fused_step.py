@@ -34,7 +34,20 @@ _SERIAL_BELOW = 64  # smaller batches run on the calling thread (waking the othe
 _CHUNKS_PER_THREAD = 4  # a few chunks per thread even out a slow or preempted thread
 
 
-_MARKET_VIEWS: weakref.WeakKeyDictionary[EnvMarket, tuple[Any, ...]] = weakref.WeakKeyDictionary()  # numpy views, once
+_MARKET_VIEWS: weakref.WeakKeyDictionary[EnvMarket, tuple[tuple[int, ...], tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _market_views(market: EnvMarket) -> tuple[Any, ...]:
+    """Numpy views of the market tensors the kernel reads, made once per market (remade if a tensor moved,
+    as ``share_memory_()`` does in place)."""
+    assert market.obs_table is not None
+    tensors = (market.open, market.close, market.data.valid, market.risk, market.day, market.obs_table)
+    pointers = tuple(x.data_ptr() for x in tensors)
+    cached = _MARKET_VIEWS.get(market)
+    if cached is None or cached[0] != pointers:
+        cached = (pointers, tuple(x.numpy() for x in tensors))
+        _MARKET_VIEWS[market] = cached
+    return cached[1]
 
 
 def _kernel() -> Any:
@@ -108,7 +121,9 @@ def fused_step(
 
     ``recycler`` is an environment's pool of output memory, kept across steps (see
     :mod:`finrl_lite.envs.recycling`): a returned tensor is never written again while anything
-    references it. Without one, every output is freshly allocated.
+    references it. Without one, every output is freshly allocated. The ``[B]`` outputs are rows of a few
+    packed tensors, so keeping one of them (rewards in a list, say) keeps its whole pack: clone to keep
+    less.
     """
     from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
 
@@ -131,13 +146,9 @@ def fused_step(
     table = market.obs_table
     obs = empty((b, table.shape[1]), table.dtype)
     last = empty((b, table.shape[1]), table.dtype) if (final_obs and autoreset) else obs
-    if market not in _MARKET_VIEWS:
-        _MARKET_VIEWS[market] = tuple(
-            x.numpy() for x in (market.open, market.close, market.data.valid, market.risk, market.day, table)
-        )
     args = (
         _kernel_params(kernel, params, market, autoreset, final_obs),
-        _MARKET_VIEWS[market],
+        _market_views(market),
         StockTradingState(*[x.contiguous().numpy() for x in state]),
         action.detach().numpy(),
         tuple(x.numpy() for x in packed),

@@ -223,3 +223,16 @@ def test_recycler_keeps_held_storage_objects_and_shared_memory() -> None:
     ptr = shared.data_ptr()
     del shared
     assert all(recycler.empty((64, 64), torch.float32).data_ptr() != ptr for _ in range(3))
+
+
+def test_market_moved_to_shared_memory_is_read_where_it_now_lives(small_market: MarketData) -> None:
+    params = StockTradingParams(execution="close", episode_length=8)
+    envs = {mode: StockTradingVecEnv(small_market, params, num_envs=2, seed=0, step_mode=mode) for mode in ("eager", "fused")}
+    action = torch.full((2, small_market.num_tickers), 0.4)
+    for env in envs.values():
+        env.reset(seed=[1, 2])
+        env.step(action)
+        for tensor in (env.market.open, env.market.close, env.market.obs_table):
+            tensor.share_memory_()  # in place: new memory, the old block freed
+    out = {mode: env.step(action) for mode, env in envs.items()}
+    assert torch.equal(out["eager"][1], out["fused"][1]) and torch.equal(out["eager"][0], out["fused"][0])

@@ -8,7 +8,7 @@ native torch API. Importing this package registers ``finrl_lite/StockTrading-v0`
 
 from finrl_lite.envs.adapters import GymEnv, GymVectorEnv, SB3VecEnv
 from finrl_lite.envs.base import BatchedEnv, TorchVecEnv
-from finrl_lite.envs.melo.registration import MELO_ID, register_melo  # noqa: E402
+from finrl_lite.envs.melo.registration import MELO_ID, register_melo
 from finrl_lite.envs.params import ObservationScales, StockTradingParams
 from finrl_lite.envs.portfolio import (
     PortfolioAllocationVecEnv,

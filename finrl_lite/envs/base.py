@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -9,9 +10,11 @@ import numpy as np
 import torch
 
 from finrl_lite.envs.market import seed_keys
-from finrl_lite.errors import ConfigError
+from finrl_lite.errors import ConfigError, MissingDependencyError
 
 __all__ = ["BatchedEnv", "TorchVecEnv", "where_state"]
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -95,7 +98,7 @@ class BatchedEnv:
         if step_mode == "cuda_graph" and self.device.type != "cuda":
             raise ConfigError("step_mode='cuda_graph' needs a CUDA device")
         if step_mode == "auto":
-            step_mode = "fused" if self._fused_available() else "eager"
+            step_mode = "fused" if self._fused_supported() else "eager"
         elif step_mode == "fused":
             self._check_fused()
         self.num_envs = num_envs
@@ -121,13 +124,19 @@ class BatchedEnv:
         """``(state, obs, reward, terminated, truncated, info NamedTuple)``."""
         raise NotImplementedError
 
-    def _fused_available(self) -> bool:
-        """Whether ``step_mode="auto"`` may pick :meth:`_fused_step` (no fused step by default)."""
-        return False
-
     def _check_fused(self) -> None:
-        """Raise :class:`ConfigError` when ``step_mode="fused"`` cannot run these settings."""
+        """Raise :class:`ConfigError` (or :class:`MissingDependencyError`) when ``step_mode="fused"`` cannot
+        run these settings; environments with a fused step override it."""
         raise ConfigError(f"{type(self).__name__} has no fused step; use step_mode 'eager', 'compile' or 'cuda_graph'")
+
+    def _fused_supported(self) -> bool:
+        """Whether ``step_mode="auto"`` picks :meth:`_fused_step`."""
+        try:
+            self._check_fused()
+        except (ConfigError, MissingDependencyError) as exc:
+            logger.debug("%s: fused step not used: %s", type(self).__name__, exc)
+            return False
+        return True
 
     def _fused_step(self, state: Any, action: torch.Tensor) -> StepOut:
         """:meth:`_core_step` as one compiled CPU kernel (subclasses that have one)."""

@@ -1,17 +1,17 @@
 """Fused CPU step of the stock-trading environment: same inputs and outputs as
 :func:`finrl_lite.envs.stock_trading.step`, computed by one compiled kernel.
 
-Why: the torch core is the reference and the GPU path, but on a CPU each of its ~270 batched ops (29
+Why: the torch core is the reference and the GPU path, but on a CPU each of its ~300 batched ops (29
 tickers) is a pass over memory, and the buy rule needs a sort, so a step of thousands of environments is
 bound by memory traffic. The kernel (:mod:`finrl_lite.envs.fused_kernel`, numba) does the whole step of one
 environment in registers and runs the environments in parallel on torch's intra-op thread count. It is
-compiled on first use (a few seconds, then cached on disk) and tested equal to the torch core on every
-option. Accounting is float64 only: float32 accounting is for GPU speed runs, where the torch core runs.
+compiled on first use (a few seconds, then cached on disk) and tested equal to the torch core across its
+options. Accounting is float64 only: float32 accounting is for GPU speed runs, where the torch core runs.
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +25,7 @@ from finrl_lite.errors import ConfigError, MissingDependencyError
 if TYPE_CHECKING:
     from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
 
-__all__ = ["check_fused_supported", "fused_available", "fused_step"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["check_fused_supported", "fused_step"]
 
 _REWARDS = {"asset_change": 0, "log_return": 1, "differential_sharpe": 2}
 _SERIAL_BELOW = 64  # smaller batches run on the calling thread (waking the others costs more than they save)
@@ -67,18 +65,10 @@ def check_fused_supported(params: StockTradingParams, device: torch.device) -> N
     _kernel()
 
 
-def fused_available(params: StockTradingParams, device: torch.device) -> bool:
-    """Whether ``step_mode="auto"`` picks the fused step: CPU, float64 accounting, numba importable."""
-    try:
-        check_fused_supported(params, device)
-    except (ConfigError, MissingDependencyError) as exc:
-        logger.debug("fused step not used: %s", exc)
-        return False
-    return True
-
-
-def _kernel_params(kernel: Any, params: StockTradingParams, market: EnvMarket, autoreset: bool, final_obs: bool) -> Any:
-    return kernel.KernelParams(
+@functools.lru_cache(maxsize=64)
+def _kernel_params(params: StockTradingParams, first_start: int, last_start: int, autoreset: bool, final_obs: bool) -> Any:
+    """The kernel's scalars (built once per settings, not every step)."""
+    return _kernel().KernelParams(
         hmax=float(params.hmax),
         initial_amount=float(params.initial_amount),
         buy_cost_pct=float(params.buy_cost_pct),
@@ -100,8 +90,8 @@ def _kernel_params(kernel: Any, params: StockTradingParams, market: EnvMarket, a
         cash_scale=float(params.cash_scale),
         holdings_scale=float(params.holdings_scale),
         episode_length=-1 if params.episode_length is None else int(params.episode_length),
-        first_start=market.first_start,
-        last_start=market.last_start,
+        first_start=first_start,
+        last_start=last_start,
         autoreset=autoreset,
         final_obs=final_obs,
     )
@@ -147,7 +137,7 @@ def fused_step(
     obs = empty((b, table.shape[1]), table.dtype)
     last = empty((b, table.shape[1]), table.dtype) if (final_obs and autoreset) else obs
     args = (
-        _kernel_params(kernel, params, market, autoreset, final_obs),
+        _kernel_params(params, market.first_start, market.last_start, autoreset, final_obs),
         _market_views(market),
         StockTradingState(*[x.contiguous().numpy() for x in state]),
         action.detach().numpy(),

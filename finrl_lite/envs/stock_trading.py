@@ -15,7 +15,7 @@ import torch
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.actions import actions_to_orders, target_weights_to_orders
 from finrl_lite.envs.base import BatchedEnv, where_state
-from finrl_lite.envs.fused_step import check_fused_supported, fused_available, fused_step
+from finrl_lite.envs.fused_step import check_fused_supported, fused_step
 from finrl_lite.envs.market import EnvMarket, draw_keys, episode_bounds, prepare_market
 from finrl_lite.envs.observation import (
     attach_observation_table,
@@ -339,9 +339,6 @@ class StockTradingVecEnv(BatchedEnv):
         self, state: StockTradingState, action: torch.Tensor
     ) -> tuple[StockTradingState, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, StepInfo]:
         return step(state, action, self.params, self.market, autoreset=self.autoreset, final_obs=self.final_obs)
-
-    def _fused_available(self) -> bool:
-        return fused_available(self.params, self.device)
 
     def _check_fused(self) -> None:
         check_fused_supported(self.params, self.device)

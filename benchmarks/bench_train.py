@@ -12,7 +12,6 @@ import argparse
 import time
 
 import torch
-
 from finrl_peer import dow_like_market, make_finrl_env, quiet
 
 from finrl_lite.agents.native.ppo import NativePPO, PPOConfig
@@ -55,21 +54,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="accounting dtype (float64: the fused CPU step)")
+    parser.add_argument(
+        "--dtype", default="float64", choices=["float32", "float64"], help="accounting dtype (float64: the fused CPU step)"
+    )
     parser.add_argument("--num-envs", type=int, nargs="*", default=[256, 1024])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     market = dow_like_market().slice(("2013-02-08", "2016-12-31"))
-    print(f"data: {market.num_tickers} tickers x {market.num_dates} bars, {len(INDICATORS)} indicators; torch threads {torch.get_num_threads()}")
+    print(
+        f"data: {market.num_tickers} tickers x {market.num_dates} bars, {len(INDICATORS)} indicators; "
+        f"torch threads {torch.get_num_threads()}"
+    )
     peer_steps = 2048 if args.quick else 4096
     peer = bench_finrl_sb3(market, peer_steps)
     print(f"SB3 PPO on FinRL StockTradingEnv: {peer:10,.0f} env-steps/s (learning included)")
     for n in args.num_envs:
         steps = n * 32 * (4 if args.quick else 16)
         ours = bench_native(market, n, steps, args.device, args.dtype)
-        print(f"native PPO, StockTradingVecEnv num_envs={n:6d} ({args.device}, {args.dtype}): {ours:12,.0f} env-steps/s   ratio {ours / peer:8.1f}x")
+        print(
+            f"native PPO, StockTradingVecEnv num_envs={n:6d} ({args.device}, {args.dtype}): "
+            f"{ours:12,.0f} env-steps/s   ratio {ours / peer:8.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,20 @@ def load_finrl_env_module() -> ModuleType:
 def finrl_frame(market: MarketData, indicators: list[str]) -> pd.DataFrame:
     """The long frame FinRL's env reads: one row per (day, tic), indexed by the day number."""
     frame = market.to_frame()
-    frame = frame[["date", "tic", "open", "high", "low", "close", "volume", *indicators, *(["turbulence"] if "turbulence" in frame else [])]]
+    frame = frame[
+        ["date", "tic", "open", "high", "low", "close", "volume", *indicators, *(["turbulence"] if "turbulence" in frame else [])]
+    ]
     frame = frame.sort_values(["date", "tic"]).reset_index(drop=True)
     frame.index = frame["date"].factorize()[0]
     return frame.fillna(0.0)
 
 
 def make_finrl_env(  # noqa: ANN201
-    market: MarketData, indicators: list[str], hmax: int = 100, initial_amount: float = 1e6, turbulence_threshold: float | None = None
+    market: MarketData,
+    indicators: list[str],
+    hmax: int = 100,
+    initial_amount: float = 1e6,
+    turbulence_threshold: float | None = None,
 ):
     """FinRL 0.3.7 ``StockTradingEnv`` with its tutorial parameters on ``market``."""
     module = load_finrl_env_module()
@@ -95,9 +101,20 @@ def dow_like_market(num_tickers: int = 29, seed: int = 0) -> MarketData:
         raw = pd.read_csv(shared, usecols=["tic", "close"])
         counts = raw.dropna().groupby("tic").size()
         tickers = sorted(counts[counts == counts.max()].index)[:: max(1, len(counts) // 60)][:num_tickers]
-        overrides = ["data.source=csv", f"data.path={shared}", "data.start=2013-02-08", "data.end=2018-02-07", f"data.tickers={tickers}"]
+        overrides = [
+            "data.source=csv",
+            f"data.path={shared}",
+            "data.start=2013-02-08",
+            "data.end=2018-02-07",
+            f"data.tickers={tickers}",
+        ]
     else:
-        overrides = [f"data.synthetic.num_tickers={num_tickers}", f"data.synthetic.seed={seed}", "data.start=2013-02-08", "data.end=2018-02-07"]
+        overrides = [
+            f"data.synthetic.num_tickers={num_tickers}",
+            f"data.synthetic.seed={seed}",
+            "data.start=2013-02-08",
+            "data.end=2018-02-07",
+        ]
     cfg = load_config(None, [*overrides, "data.vix=false"])
     market = prepare_data(cfg).market
     assert np.all(np.isfinite(market.field("close")[market.warmup :]))

@@ -117,7 +117,9 @@ class DataConfig(StrictModel):
     """Where the data comes from and how it is processed."""
 
     source: SourceName = Field("synthetic", description="Data source.")
-    tickers: list[str] = Field(default_factory=list, description="Tickers; empty means all (file) or generated names (synthetic).")
+    tickers: list[str] = Field(
+        default_factory=list, description="Tickers; empty means all (file) or generated names (synthetic)."
+    )
     start: dt.date | dt.datetime = Field(dt.date(2015, 1, 2), description="First date (inclusive).")
     end: dt.date | dt.datetime = Field(dt.date(2019, 12, 31), description="Last date (inclusive).")
     interval: str = Field("1d", description="Bar interval: 1d, or intraday 1m, 5m, 15m, 30m, 1h.")
@@ -181,14 +183,20 @@ class EnvConfig(StrictModel):
     fractional: bool = Field(False, description="Trade fractional shares.")
     short_selling: bool = Field(False, description="Allow negative holdings.")
     t_plus_1: bool = Field(False, description="Shares bought on a day cannot be sold that day.")
-    execution: Literal["next_open", "close"] = Field("next_open", description="Fill at the next bar's open, or at the close just observed (FinRL).")
-    turbulence_threshold: float | None = Field(None, description="Liquidate and block buys at or above this risk value; None disables.")
+    execution: Literal["next_open", "close"] = Field(
+        "next_open", description="Fill at the next bar's open, or at the close just observed (FinRL)."
+    )
+    turbulence_threshold: float | None = Field(
+        None, description="Liquidate and block buys at or above this risk value; None disables."
+    )
     risk_series: Literal["turbulence", "vix"] = Field("turbulence", description="Series compared with the threshold.")
     observe_risk: bool = Field(False, description="Append the risk series to the observation.")
     observe_valid: bool = Field(False, description="Append the per-ticker valid mask to the observation.")
     features: list[str] | None = Field(None, description="Per-ticker features observed; None: every indicator of the data.")
     reward: Literal["asset_change", "log_return", "differential_sharpe", "value_change"] = Field(
-        "asset_change", description="Reward: stock_trading takes asset_change, log_return, differential_sharpe; portfolio log_return or value_change."
+        "asset_change",
+        description="Reward: stock_trading takes asset_change, log_return, differential_sharpe; "
+        "portfolio log_return or value_change.",
     )
     cash_weight: bool = Field(True, description="portfolio: the action has a cash weight (N + 1 scores).")
     action_scale: float = Field(5.0, gt=0, description="portfolio: scores are multiplied by this before the softmax.")
@@ -200,7 +208,9 @@ class EnvConfig(StrictModel):
     dtype: Literal["float64", "float32"] = Field("float64", description="Accounting dtype.")
     device: str = Field("cpu", description="Torch device of the environments and native agents (cpu, cuda).")
     step_mode: Literal["auto", "eager", "compile", "cuda_graph", "fused"] = Field(
-        "auto", description="How a step runs: auto (the fused CPU kernel where it applies, else eager torch), eager, compile, cuda_graph, fused."
+        "auto",
+        description="How a step runs: auto (the fused CPU kernel where it applies, else eager torch), "
+        "eager, compile, cuda_graph, fused.",
     )
     scales: ScalesConfig = Field(default_factory=ScalesConfig)
 

@@ -39,6 +39,5 @@ def require(module: str, extra: str, purpose: str) -> object:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{purpose} needs the optional package '{module.split('.')[0]}': "
-            f"pip install 'finrl-lite[{extra}]'"
+            f"{purpose} needs the optional package '{module.split('.')[0]}': pip install 'finrl-lite[{extra}]'"
         ) from exc

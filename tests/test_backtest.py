@@ -16,9 +16,13 @@ def _market(open_: np.ndarray, close: np.ndarray, valid: np.ndarray | None = Non
     values = np.stack([open_, np.maximum(open_, close), np.minimum(open_, close), close, np.ones_like(close)], axis=-1)
     dates = np.arange("2021-01-04", t, dtype="datetime64[D]").astype("datetime64[ns]")
     return MarketData(
-        dates, tuple(f"T{i}" for i in range(n)), ("open", "high", "low", "close", "volume"), values,
+        dates,
+        tuple(f"T{i}" for i in range(n)),
+        ("open", "high", "low", "close", "volume"),
+        values,
         np.ones((t, n), bool) if valid is None else valid,
-        market_fields=("index",), market_values=close.mean(1, keepdims=True),
+        market_fields=("index",),
+        market_values=close.mean(1, keepdims=True),
     )
 
 

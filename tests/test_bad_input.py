@@ -134,7 +134,9 @@ def test_impossible_bars_dropped_with_report_or_rejected(column: str, value: flo
     assert report.dropped == [("AAA", "2021-01-05 00:00:00", reason)]
     row = out[(out.tic == "AAA") & (out.date == "2021-01-05")].iloc[0]
     assert not row["valid"] and row["close"] == 10.5  # forward-filled from the day before
-    with pytest.raises(DataError, match=rf"1 impossible bar\(s\): AAA 2021-01-05 00:00:00 \({reason.replace('[', '.').replace(']', '.')}\)"):
+    with pytest.raises(
+        DataError, match=rf"1 impossible bar\(s\): AAA 2021-01-05 00:00:00 \({reason.replace('[', '.').replace(']', '.')}\)"
+    ):
         clean_frame(df, on_bad_rows="error")
 
 

@@ -15,17 +15,26 @@ from finrl_lite.data_processors.sources.files import CsvSource
 
 def _bars(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"date": pd.Timestamp(d), "tic": t, "open": c, "high": c + 1, "low": c - 1, "close": c, "volume": 10.0} for d, t, c in rows]
+        [
+            {"date": pd.Timestamp(d), "tic": t, "open": c, "high": c + 1, "low": c - 1, "close": c, "volume": 10.0}
+            for d, t, c in rows
+        ]
     )
 
 
 def test_ragged_ticker_kept_with_mask_and_no_backfill() -> None:
     # XNYS: 2021-01-15 Fri, 2021-01-18 MLK holiday, 2021-01-19 Tue, 2021-01-20 Wed.
-    df = _bars([
-        ("2021-01-14", "AAA", 10), ("2021-01-15", "AAA", 11), ("2021-01-19", "AAA", 12), ("2021-01-20", "AAA", 13),
-        ("2021-01-15", "NEW", 50), ("2021-01-20", "NEW", 52),  # lists late, misses 01-19
-        ("2021-01-16", "AAA", 99),  # a Saturday: not a session
-    ])
+    df = _bars(
+        [
+            ("2021-01-14", "AAA", 10),
+            ("2021-01-15", "AAA", 11),
+            ("2021-01-19", "AAA", 12),
+            ("2021-01-20", "AAA", 13),
+            ("2021-01-15", "NEW", 50),
+            ("2021-01-20", "NEW", 52),  # lists late, misses 01-19
+            ("2021-01-16", "AAA", 99),  # a Saturday: not a session
+        ]
+    )
     out, report = clean_frame(df, calendar="XNYS")
     assert report.counts() == {"not a XNYS bar": 1}
     new = out[out.tic == "NEW"].set_index("date")

@@ -23,7 +23,9 @@ def test_defaults_without_file() -> None:
 
 
 def test_overrides_parse_yaml_values() -> None:
-    cfg = load_config(REPO / "configs" / "quickstart.yaml", ["data.synthetic.num_tickers=3", "data.tickers=[A, B, C]", "data.vix=false"])
+    cfg = load_config(
+        REPO / "configs" / "quickstart.yaml", ["data.synthetic.num_tickers=3", "data.tickers=[A, B, C]", "data.vix=false"]
+    )
     assert cfg.data.synthetic.num_tickers == 3
     assert cfg.data.tickers == ["A", "B", "C"]
     assert cfg.data.vix is False

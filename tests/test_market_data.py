@@ -98,7 +98,10 @@ def test_prepare_is_cached_and_deterministic(tmp_path: Path) -> None:
     assert uncached.market.fingerprint() == first.market.fingerprint()
     assert list(first.market.splits or {}) == ["train", "validation", "test", "trade"]
     assert len(list(tmp_path.glob("*.parquet"))) == 1
-    other = load_config(REPO / "configs" / "quickstart.yaml", [f"data.cache.dir={tmp_path}", "data.synthetic.seed=1", "data.synthetic.num_tickers=3"])
+    other = load_config(
+        REPO / "configs" / "quickstart.yaml",
+        [f"data.cache.dir={tmp_path}", "data.synthetic.seed=1", "data.synthetic.num_tickers=3"],
+    )
     assert not prepare_data(other).cache_hit
 
 

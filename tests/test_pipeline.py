@@ -36,8 +36,17 @@ def test_cli_train_then_backtest(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--config", str(REPO / "configs/quickstart.yaml"), "--out", str(run), *sets])
     assert result.exit_code == 0, result.output
     assert "validation" in result.output and "agent" in result.output
-    for name in ("config.yaml", "run.json", "metrics.json", "train.log", "seed_0/model/agent.json", "seed_0/metrics.json",
-                 "seed_0/equity_test.csv", "seed_0/report_test.png", "seed_0/report_validation.png"):
+    for name in (
+        "config.yaml",
+        "run.json",
+        "metrics.json",
+        "train.log",
+        "seed_0/model/agent.json",
+        "seed_0/metrics.json",
+        "seed_0/equity_test.csv",
+        "seed_0/report_test.png",
+        "seed_0/report_validation.png",
+    ):
         assert (run / name).is_file(), name
     run_info = json.loads((run / "run.json").read_text())
     assert len(run_info["data_fingerprint"]) == 64 and "torch" in run_info["versions"]

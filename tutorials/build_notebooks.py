@@ -25,13 +25,20 @@ QUICKSTART = [
         "ROOT = Path.cwd().parent if Path.cwd().name == 'tutorials' else Path.cwd()\n"
         "OUT = Path(os.environ.get('FINRL_LITE_TUTORIAL_OUT', 'tutorial_runs'))"
     ),
-    new_markdown_cell("## 1. Data\nA config describes the data, the environment, the agent and the splits. `--set`-style overrides work here too."),
+    new_markdown_cell(
+        "## 1. Data\nA config describes the data, the environment, the agent and the splits. "
+        "`--set`-style overrides work here too."
+    ),
     new_code_cell(
-        "cfg = load_config(ROOT / 'configs' / 'quickstart.yaml', [f'train.total_timesteps={STEPS}', f'data.cache.dir={OUT / \"cache\"}'])\n"
+        "cfg = load_config(\n"
+        "    ROOT / 'configs' / 'quickstart.yaml', [f'train.total_timesteps={STEPS}', f'data.cache.dir={OUT / \"cache\"}']\n"
+        ")\n"
         "market = prepare_data(cfg).market\n"
         "pd.Series(market.summary())"
     ),
-    new_markdown_cell("## 2. Train, validate, test\nOne call trains native PPO on the train split and evaluates it against the baselines."),
+    new_markdown_cell(
+        "## 2. Train, validate, test\nOne call trains native PPO on the train split and evaluates it against the baselines."
+    ),
     new_code_cell(
         "metrics = train_run(cfg, OUT / 'quickstart')\n"
         "table = pd.DataFrame({name: {m: v['mean'] for m, v in curve.items()} for name, curve in metrics['test'].items()}).T\n"
@@ -40,10 +47,12 @@ QUICKSTART = [
     new_markdown_cell("## 3. Back-test on the trade window"),
     new_code_cell(
         "result = backtest_run(OUT / 'quickstart', 'trade')\n"
-        "pd.DataFrame({name: {m: v['mean'] for m, v in curve.items()} for name, curve in result['trade'].items()}).T[['cumulative_return', 'sharpe']]"
+        "table = pd.DataFrame({name: {m: v['mean'] for m, v in curve.items()} for name, curve in result['trade'].items()}).T\n"
+        "table[['cumulative_return', 'sharpe']]"
     ),
     new_code_cell(
-        "from IPython.display import Image\nImage(filename=str(OUT / 'quickstart' / 'backtest_trade' / 'seed_0' / 'report_trade.png'))"
+        "from IPython.display import Image\n\n"
+        "Image(filename=str(OUT / 'quickstart' / 'backtest_trade' / 'seed_0' / 'report_trade.png'))"
     ),
 ]
 
@@ -54,13 +63,15 @@ STOCK_TRADING = [
         "and a back-test against rule-based baselines."
     ),
     new_code_cell(
-        "import os\n\nimport matplotlib.pyplot as plt\nimport numpy as np\nimport torch\n\n"
+        "import os\n\nimport matplotlib.pyplot as plt\nimport torch\n\n"
         "from finrl_lite.agents.baselines import BASELINES\nfrom finrl_lite.agents.native.ppo import NativePPO, PPOConfig\n"
         "from finrl_lite.config import EnvConfig\nfrom finrl_lite.data_processors import DataProcessor, Splits\n"
         "from finrl_lite.train.backtest import run_agent, run_weights\nfrom finrl_lite.train.environment import make_env\n\n"
         "STEPS = int(os.environ.get('FINRL_LITE_TUTORIAL_STEPS', 100_000))"
     ),
-    new_markdown_cell("## Data: download, clean, indicators, turbulence\nFinRL's `DataProcessor` shape; every step is vectorized over tickers."),
+    new_markdown_cell(
+        "## Data: download, clean, indicators, turbulence\nFinRL's `DataProcessor` shape; every step is vectorized over tickers."
+    ),
     new_code_cell(
         "dp = DataProcessor('synthetic', num_tickers=8, seed=7, ragged=True)\n"
         "df = dp.download([], '2015-01-02', '2019-12-31', '1d')\n"
@@ -72,7 +83,10 @@ STOCK_TRADING = [
         "print(market.summary()['valid_fraction'], market.fields)\n"
         "df.head()"
     ),
-    new_markdown_cell("## Environment: thousands of episodes per step\nActions are in [-1, 1] per ticker, scaled by `hmax` shares; fills at the next bar's open."),
+    new_markdown_cell(
+        "## Environment: thousands of episodes per step\n"
+        "Actions are in [-1, 1] per ticker, scaled by `hmax` shares; fills at the next bar's open."
+    ),
     new_code_cell(
         "env_cfg = EnvConfig(num_envs=256, episode_length=126, scales={'features': 0.01})\n"
         "env = make_env(env_cfg, market.slice('train'), seed=0)\n"
@@ -94,7 +108,7 @@ STOCK_TRADING = [
         "curves += [run_weights(cls().target_weights(test), test, env_cfg, name) for name, cls in BASELINES.items()]\n"
         "fig, ax = plt.subplots(figsize=(9, 4))\n"
         "for c in curves:\n    ax.plot(c.dates, c.values / c.values[0], label=c.name, linewidth=2 if c.name == 'agent' else 1)\n"
-        "ax.legend(); ax.set_ylabel('value (start = 1)')\n"
+        "ax.legend()\nax.set_ylabel('value (start = 1)')\n"
         "{c.name: round(c.metrics()['sharpe'], 3) for c in curves}"
     ),
 ]

@@ -156,7 +156,13 @@ class IndicatorCrossover(WeightStrategy):
 
     def target_weights(self, market: MarketData) -> np.ndarray:
         panel = {f: market.field(f) for f in ("open", "high", "low", "close", "volume")}
-        names = [f"close_{self.fast}_sma", f"close_{self.slow}_sma", f"volume_{self.fast}_sma", f"volume_{self.slow}_sma", "macdh"]
+        names = [
+            f"close_{self.fast}_sma",
+            f"close_{self.slow}_sma",
+            f"volume_{self.fast}_sma",
+            f"volume_{self.slow}_sma",
+            "macdh",
+        ]
         ind = compute_indicators(panel, names)
         close = panel["close"]
         sma_f, sma_s, vol_f, vol_s, hist = (ind[k] for k in names)

@@ -26,7 +26,9 @@ _META = "agent.json"
 def _check(cfg: AgentConfig) -> None:
     allowed = BACKEND_ALGOS[cfg.backend]
     if cfg.algo not in allowed:
-        raise ConfigError(f"agent.algo '{cfg.algo}' is not available on backend '{cfg.backend}'; choose one of {', '.join(allowed)}")
+        raise ConfigError(
+            f"agent.algo '{cfg.algo}' is not available on backend '{cfg.backend}'; choose one of {', '.join(allowed)}"
+        )
 
 
 def _dataclass_config(cls: type, label: str, params: dict[str, Any], seed: int, exclude: set[str]) -> Any:
@@ -53,7 +55,9 @@ def make_agent(config: Any, env: Any, seed: int = 0) -> Agent:
         from finrl_lite.agents.native.ddqn import DDQNConfig
         from finrl_lite.agents.native.trading_ddqn import NativeDDQNAgent
 
-        return NativeDDQNAgent(env, _dataclass_config(DDQNConfig, "native DDQN", cfg.params, seed, exclude={"seed", "total_steps"}))
+        return NativeDDQNAgent(
+            env, _dataclass_config(DDQNConfig, "native DDQN", cfg.params, seed, exclude={"seed", "total_steps"})
+        )
     if cfg.backend == "native":
         from finrl_lite.agents.native.ppo import NativePPO, PPOConfig
 

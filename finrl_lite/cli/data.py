@@ -33,7 +33,12 @@ def data_prepare(
         market = prepared.market
         out.mkdir(parents=True, exist_ok=True)
         data_path = market.save(out / "market_data.parquet")
-        summary = {**market.summary(), "cleaning": prepared.report.to_dict(), "cache_hit": prepared.cache_hit, "fingerprint": market.fingerprint()}
+        summary = {
+            **market.summary(),
+            "cleaning": prepared.report.to_dict(),
+            "cache_hit": prepared.cache_hit,
+            "fingerprint": market.fingerprint(),
+        }
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
         atomic_write_text(out / "config.yaml", dump_config(cfg))
 

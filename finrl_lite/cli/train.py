@@ -48,7 +48,9 @@ def train(
     config: ConfigOption = None,
     set_: SetOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<config name>).")] = None,  # noqa: UP045
-    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (overrides train.seeds).")] = None,  # noqa: UP045
+    seeds: Annotated[
+        Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (overrides train.seeds).")
+    ] = None,  # noqa: UP045
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.")] = None,  # noqa: UP045
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
 ) -> None:

@@ -185,6 +185,10 @@ def clean_frame(
     out = out.reset_index()
     logger.info(
         "%s: cleaned %d tickers x %d bars; %d filled cells, %d dropped rows",
-        origin, len(tickers), len(grid), report.filled_cells, len(report.dropped),
+        origin,
+        len(tickers),
+        len(grid),
+        report.filled_cells,
+        len(report.dropped),
     )
     return out, report

@@ -120,9 +120,7 @@ class MarketData:
         try:
             return self.market_values[:, self.market_fields.index(name)]
         except ValueError:
-            raise DataError(
-                f"market series '{name}' not in MarketData; series are {list(self.market_fields)}"
-            ) from None
+            raise DataError(f"market series '{name}' not in MarketData; series are {list(self.market_fields)}") from None
 
     @property
     def feature_fields(self) -> tuple[str, ...]:
@@ -269,7 +267,9 @@ class MarketData:
         tickers, fields, mfields = meta["tickers"], meta["fields"], meta["market_fields"]
         n = len(tickers)
         t = len(frame) // n if n else 0
-        values = np.stack([frame[f].to_numpy(np.float64).reshape(t, n) for f in fields], axis=-1) if fields else np.zeros((t, n, 0))
+        values = (
+            np.stack([frame[f].to_numpy(np.float64).reshape(t, n) for f in fields], axis=-1) if fields else np.zeros((t, n, 0))
+        )
         market = (
             np.stack([frame[f].to_numpy(np.float64).reshape(t, n)[:, 0] for f in mfields], axis=-1)
             if mfields

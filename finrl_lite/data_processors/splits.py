@@ -104,9 +104,7 @@ class Splits(Mapping[str, DateRange]):
             idx = self.indices(name, dates)
             # A week of slack lets a range start or end on a weekend or holiday next to the data.
             if idx.size == 0 or rng.start < first.normalize() - _SLACK or rng.end > last + _SLACK:
-                raise DataError(
-                    f"split '{name}' ({rng}) lies outside the data ({first.date()}..{last.date()})"
-                )
+                raise DataError(f"split '{name}' ({rng}) lies outside the data ({first.date()}..{last.date()})")
             usable = int(np.sum(idx >= warmup))
             need = max(warmup, 2)
             if usable < need:

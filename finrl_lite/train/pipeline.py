@@ -169,7 +169,10 @@ def aggregate_metrics(per_seed: dict[int, dict[str, dict[str, dict[str, float]]]
         out[split] = {}
         for curve in curves:
             out[split][curve] = {
-                m: {**mean_confidence_interval([per_seed[s][split][curve][m] for s in seeds]), "values": [per_seed[s][split][curve][m] for s in seeds]}
+                m: {
+                    **mean_confidence_interval([per_seed[s][split][curve][m] for s in seeds]),
+                    "values": [per_seed[s][split][curve][m] for s in seeds],
+                }
                 for m in METRIC_NAMES
             }
     return out

@@ -31,7 +31,9 @@ def _panel(close: np.ndarray, volume: np.ndarray) -> MarketData:
     t, n = close.shape
     values = np.stack([close, close, close, close, volume], axis=-1)
     dates = np.arange("2020-01-01", t, dtype="datetime64[D]").astype("datetime64[ns]")
-    return MarketData(dates, tuple(f"T{i}" for i in range(n)), ("open", "high", "low", "close", "volume"), values, np.ones((t, n), bool))
+    return MarketData(
+        dates, tuple(f"T{i}" for i in range(n)), ("open", "high", "low", "close", "volume"), values, np.ones((t, n), bool)
+    )
 
 
 @pytest.mark.parametrize("name", list(BASELINES))

@@ -64,7 +64,5 @@ def test_unknown_hyperparameter_is_a_clear_error(market: MarketData) -> None:
 
 def test_discrete_actions_map_to_single_trades() -> None:
     box = discrete_to_box(torch.tensor([0, 1, 3, 4, 6]), 3)
-    expected = torch.tensor(
-        [[0, 0, 0], [1, 0, 0], [0, 0, 1], [-1, 0, 0], [0, 0, -1]], dtype=torch.float64
-    )
+    expected = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 0, 1], [-1, 0, 0], [0, 0, -1]], dtype=torch.float64)
     torch.testing.assert_close(box, expected)

@@ -47,7 +47,9 @@ class NativeDDQNAgent:
         config: hyper-parameters; ``total_steps`` is set by :meth:`learn` from its budget.
     """
 
-    def __init__(self, env: Any, config: DDQNConfig | None = None, *, obs_size: int | None = None, num_tickers: int | None = None) -> None:
+    def __init__(
+        self, env: Any, config: DDQNConfig | None = None, *, obs_size: int | None = None, num_tickers: int | None = None
+    ) -> None:
         self.env = _ObservationReset(DiscreteTradeActions(env)) if env is not None else None
         self.num_tickers = num_tickers or env.num_tickers
         device = env.device if env is not None else "cpu"
@@ -65,7 +67,9 @@ class NativeDDQNAgent:
             returns.append(summary["mean_reward"])
             if callback is not None:
                 steps = start_steps + int(summary["step"]) * env.num_envs
-                progress = TrainProgress(steps, start_steps + batched * env.num_envs, float("nan"), float(np.mean(returns[-100:])), summary)
+                progress = TrainProgress(
+                    steps, start_steps + batched * env.num_envs, float("nan"), float(np.mean(returns[-100:])), summary
+                )
                 if callback(progress) is False:
                     raise _Stop
 

@@ -54,7 +54,9 @@ def check_hyperparameters(algo: str, params: dict[str, Any]) -> None:
     allowed = set(inspect.signature(SB3_ALGORITHMS[algo].__init__).parameters) - _RESERVED
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ConfigError(f"agent.params {unknown} are not {algo.upper()} hyper-parameters; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"agent.params {unknown} are not {algo.upper()} hyper-parameters; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 class _ProgressAdapter(BaseCallback):
@@ -140,7 +142,9 @@ class SB3Agent:
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             self.model.save(handle)
-        atomic_write_text(path.with_suffix(".json"), json.dumps({"backend": "sb3", "algo": self.algo, "params": self.params}, default=str))
+        atomic_write_text(
+            path.with_suffix(".json"), json.dumps({"backend": "sb3", "algo": self.algo, "params": self.params}, default=str)
+        )
         return path
 
     @classmethod

@@ -17,9 +17,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 __all__ = ["DoubleDQN", "double_dqn_target"]
 
 
-def double_dqn_target(
-    q_net: th.nn.Module, q_net_target: th.nn.Module, batch: ReplayBufferSamples, gamma: float
-) -> th.Tensor:
+def double_dqn_target(q_net: th.nn.Module, q_net_target: th.nn.Module, batch: ReplayBufferSamples, gamma: float) -> th.Tensor:
     """The Double-DQN TD target ``[batch, 1]`` of a replay batch (no gradient)."""
     discounts = batch.discounts if batch.discounts is not None else gamma
     with th.no_grad():

@@ -71,8 +71,7 @@ def finalize_frame(
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(
-            f"{origin}: missing required column(s) {missing}; expected columns {list(REQUIRED_COLUMNS)}, "
-            f"found {list(df.columns)}"
+            f"{origin}: missing required column(s) {missing}; expected columns {list(REQUIRED_COLUMNS)}, found {list(df.columns)}"
         )
     df = df.copy()
     df["tic"] = df["tic"].astype(str)

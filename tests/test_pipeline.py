@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -54,6 +55,9 @@ def test_cli_train_then_backtest(tmp_path: Path) -> None:
     assert set(metrics) == {"validation", "test"}
     assert set(metrics["test"]) == {"agent", "buy_and_hold", "min_variance", "index"}
     assert metrics["test"]["agent"]["sharpe"]["n"] == 1
+    equity = pd.read_csv(run / "seed_0" / "equity_test.csv", index_col="date")
+    assert list(equity.columns) == ["agent", "buy_and_hold", "min_variance", "index"]
+    assert not equity.isna().any().any()  # the agent and every baseline cover the same bars
 
     bt = runner.invoke(app, ["backtest", str(run), "--split", "trade"])
     assert bt.exit_code == 0, bt.output

@@ -66,7 +66,7 @@ STOCK_TRADING = [
         "import os\n\nimport matplotlib.pyplot as plt\nimport torch\n\n"
         "from finrl_lite.agents.baselines import BASELINES\nfrom finrl_lite.agents.native.ppo import NativePPO, PPOConfig\n"
         "from finrl_lite.config import EnvConfig\nfrom finrl_lite.data_processors import DataProcessor, Splits\n"
-        "from finrl_lite.train.backtest import run_agent, run_weights\nfrom finrl_lite.train.environment import make_env\n\n"
+        "from finrl_lite.train.backtest import run_agent, run_baseline\nfrom finrl_lite.train.environment import make_env\n\n"
         "STEPS = int(os.environ.get('FINRL_LITE_TUTORIAL_STEPS', 100_000))"
     ),
     new_markdown_cell(
@@ -101,11 +101,16 @@ STOCK_TRADING = [
         "agent.learn(STEPS, callback=lambda p: history.append((p.steps, p.episode_return)))\n"
         "history[-1]"
     ),
-    new_markdown_cell("## Back-test against the baselines\nSame fees, same fills; baselines rebalance to target weights."),
+    new_markdown_cell(
+        "## Back-test against the baselines\n"
+        "Baselines rebalance to target weights through the same environment (fills, fees, lots, T+1) in "
+        "`target_weights` mode; the bars before the test split are their history (covariance window, moving "
+        "averages), so they trade from the split's first bar, as the agent does."
+    ),
     new_code_cell(
         "test = market.slice('test')\n"
         "curves = [run_agent(agent, test, env_cfg)]\n"
-        "curves += [run_weights(cls().target_weights(test), test, env_cfg, name) for name, cls in BASELINES.items()]\n"
+        "curves += [run_baseline(cls(), test, env_cfg, history=market) for cls in BASELINES.values()]\n"
         "fig, ax = plt.subplots(figsize=(9, 4))\n"
         "for c in curves:\n    ax.plot(c.dates, c.values / c.values[0], label=c.name, linewidth=2 if c.name == 'agent' else 1)\n"
         "ax.legend()\nax.set_ylabel('value (start = 1)')\n"

@@ -4,8 +4,14 @@ Each strategy turns a :class:`~finrl_lite.data_processors.MarketData` into targe
 ``[T, N]``: row ``t`` uses only data up to bar ``t``'s close (no look-ahead) and is the portfolio to
 rebalance to at the next fill; ``1 - sum(row)`` stays in cash. A row of NaN means "no rebalancing:
 keep the holdings" (buy-and-hold after its first bar, minimum variance between rebalancing dates).
-Tickers that are not valid on a bar get weight 0. :func:`finrl_lite.train.backtest.run_weights`
-rebalances to these weights with the same fees as the agents pay.
+Tickers that are not valid on a bar get weight 0.
+
+Trading starts on bar ``start`` (default: the first bar after the data's warm-up), whose row is always a
+full target; the bars before it are history only (the covariance window, the moving averages, the
+crossover state) and their rows are 0 (cash). Because no row looks ahead, the weights of a split are
+those computed on the whole data with ``start`` at the split's first bar, cut to the split's rows:
+:func:`finrl_lite.train.backtest.run_baseline` does that and trades them through the stock-trading
+environment in ``target_weights`` mode, under the same market rules as the agents.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ __all__ = [
 ]
 
 
+def _first_bar(market: MarketData, start: int | None) -> int:
+    """The bar trading starts on: ``start``, or the end of the data's warm-up (kept inside the data)."""
+    first = market.warmup if start is None else start
+    if first < 0:
+        raise ConfigError(f"baseline start bar must be >= 0, got {first}")
+    return min(first, market.num_dates - 1)
+
+
 def _normalise(raw: np.ndarray) -> np.ndarray:
     raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0.0)
     total = raw.sum(axis=1, keepdims=True)
@@ -45,7 +59,16 @@ class WeightStrategy:
 
     name: ClassVar[str] = "strategy"
 
-    def target_weights(self, market: MarketData) -> np.ndarray:
+    def target_weights(self, market: MarketData, start: int | None = None) -> np.ndarray:
+        """Target weights ``[T, N]`` of every bar of ``market``, trading from bar ``start``.
+
+        Args:
+            market: The bars to decide on; those before ``start`` are history only.
+            start: First bar traded (its row is a full target, never NaN); ``None``: ``market.warmup``.
+
+        Returns:
+            ``[T, N]`` float64 weights; rows before ``start`` are 0, a NaN row keeps the holdings.
+        """
         raise NotImplementedError
 
     def learn(self, total_timesteps: int = 0, callback: Any = None) -> WeightStrategy:
@@ -63,12 +86,12 @@ class WeightStrategy:
 
 @dataclass
 class EqualWeightBuyAndHold(WeightStrategy):
-    """Buy the tickers valid on the first tradable bar in equal value, then hold."""
+    """Buy the tickers valid on the first traded bar in equal value, then hold."""
 
     name: ClassVar[str] = "buy_and_hold"
 
-    def target_weights(self, market: MarketData) -> np.ndarray:
-        start = min(market.warmup, market.num_dates - 1)
+    def target_weights(self, market: MarketData, start: int | None = None) -> np.ndarray:
+        start = _first_bar(market, start)
         weights = np.full((market.num_dates, market.num_tickers), np.nan)
         weights[:start] = 0.0
         weights[start] = _normalise(market.valid[start : start + 1].astype(np.float64))[0]
@@ -81,15 +104,19 @@ class EqualWeightIndex(WeightStrategy):
 
     name: ClassVar[str] = "equal_weight_index"
 
-    def target_weights(self, market: MarketData) -> np.ndarray:
+    def target_weights(self, market: MarketData, start: int | None = None) -> np.ndarray:
         weights = _normalise(market.valid.astype(np.float64))
-        weights[: market.warmup] = 0.0
+        weights[: _first_bar(market, start)] = 0.0
         return weights
 
 
 @dataclass
 class MinimumVariance(WeightStrategy):
     """Long-only minimum-variance portfolio of a rolling covariance, rebalanced on a schedule.
+
+    The first rebalance is on the start bar when the bars before it hold ``lookback`` returns (a split with
+    the data before it as history), else on the first bar that does (cash until then); the next ones
+    every ``rebalance_every`` bars after it.
 
     Attributes:
         lookback: bars of returns in the covariance window.
@@ -104,17 +131,18 @@ class MinimumVariance(WeightStrategy):
     shrinkage: float = 0.1
     iterations: int = 200
 
-    def target_weights(self, market: MarketData) -> np.ndarray:
+    def target_weights(self, market: MarketData, start: int | None = None) -> np.ndarray:
         if self.lookback < 2 or self.rebalance_every < 1:
             raise ConfigError("min_variance: lookback must be >= 2 and rebalance_every >= 1")
         close = market.field("close")
         with np.errstate(divide="ignore", invalid="ignore"):
             returns = np.diff(np.log(close), axis=0, prepend=np.nan)
         t_len, n = close.shape
+        start = _first_bar(market, start)
         weights = np.full((t_len, n), np.nan)
-        start = min(max(self.lookback, market.warmup), t_len)
-        weights[:start] = 0.0
-        for t in range(start, t_len, self.rebalance_every):
+        first = min(max(self.lookback, start), t_len)  # returns[t - lookback + 1 .. t] exist from t = lookback
+        weights[:first] = 0.0
+        for t in range(first, t_len, self.rebalance_every):
             window = returns[t - self.lookback + 1 : t + 1]
             usable = np.isfinite(window).all(axis=0) & market.valid[t]
             weights[t] = 0.0
@@ -147,14 +175,16 @@ class IndicatorCrossover(WeightStrategy):
 
     Buy a ticker when close > SMA(fast) and close > SMA(slow) and volume SMA(fast) > volume SMA(slow) and
     the MACD histogram > 0; sell it on the mirror condition (all four reversed); otherwise keep the
-    position. When the held set changes, the held tickers are rebalanced to equal weights.
+    position. The indicators and the held set run over the history before the start bar; on the start bar
+    the held tickers are bought in equal weights, later rebalanced to equal weights when the held set changes.
     """
 
     name: ClassVar[str] = "indicator_crossover"
     fast: int = 5
     slow: int = 10
 
-    def target_weights(self, market: MarketData) -> np.ndarray:
+    def target_weights(self, market: MarketData, start: int | None = None) -> np.ndarray:
+        start = _first_bar(market, start)
         panel = {f: market.field(f) for f in ("open", "high", "low", "close", "volume")}
         names = [
             f"close_{self.fast}_sma",
@@ -173,10 +203,10 @@ class IndicatorCrossover(WeightStrategy):
         state = np.zeros(close.shape[1], dtype=bool)
         for t in range(close.shape[0]):
             held = np.where(buy[t], True, np.where(sell[t], False, state)) & market.valid[t]
-            if t == 0 or (held != state).any():  # rebalance only when the held set changes
+            if t == start or (held != state).any():  # rebalance only when the held set changes
                 weights[t] = _normalise(held[None, :].astype(np.float64))[0]
             state = held
-        weights[: market.warmup] = 0.0
+        weights[:start] = 0.0
         return weights
 
 

@@ -41,13 +41,15 @@ def target_weights_to_orders(
 ) -> torch.Tensor:
     """Orders that move each ticker to a target weight of the portfolio value at the fill price.
 
-    Actions are clipped to ``[0, 1]`` (NaN as 0) and divided by their sum when it exceeds 1 (the rest stays in cash);
-    the order is ``target_shares - holdings`` rounded toward zero to whole lots. Buys are still limited by
-    the cash left after sells and fees (see :func:`~finrl_lite.envs.simulator.execute_orders`).
+    Actions are clipped to ``[0, 1]`` and divided by their sum when it exceeds 1 (the rest stays in cash);
+    the order is ``target_shares - holdings`` rounded toward zero to whole lots. A NaN weight is no order:
+    that ticker keeps its shares (a row of NaN holds the whole portfolio); it counts as 0 in the sum.
+    Buys are still limited by the cash left after sells and fees (see
+    :func:`~finrl_lite.envs.simulator.execute_orders`).
 
     Args:
         params: Environment parameters.
-        action: ``[B, N]`` target weights.
+        action: ``[B, N]`` target weights; NaN keeps the ticker's holdings.
         cash: ``[B]`` cash.
         holdings: ``[B, N]`` shares.
         price: ``[B, N]`` fill prices.
@@ -60,5 +62,6 @@ def target_weights_to_orders(
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
     value = cash + (holdings * price).sum(dim=1)
     safe_price = torch.where(tradable, price, torch.ones_like(price))
-    target = torch.where(tradable, weights * value.unsqueeze(1) / safe_price, holdings)
+    trade = tradable & ~action.isnan()
+    target = torch.where(trade, weights * value.unsqueeze(1) / safe_price, holdings)
     return whole_lots(params, target - holdings)

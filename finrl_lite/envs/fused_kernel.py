@@ -197,8 +197,9 @@ def step_range(start, stop, p, mk, s, action, packed, obs, final):  # noqa: ANN0
             denom = max(wsum, 1.0)
             for i in range(n):
                 h = s.holdings[b, i]
-                if valid[fill, i] and fill_px[fill, i] > 0.0:
-                    w = clip_action(action[b, i], 0.0, 1.0) / denom
+                a = action[b, i]
+                if valid[fill, i] and fill_px[fill, i] > 0.0 and a == a:  # NaN weight: no order, keep the shares
+                    w = clip_action(a, 0.0, 1.0) / denom
                     orders[i] = whole_lots(p, w * pv / fill_px[fill, i] - h, True)
                 else:
                     orders[i] = 0.0

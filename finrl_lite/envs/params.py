@@ -48,7 +48,7 @@ class StockTradingParams:
         hmax: Shares traded by an action of magnitude 1 (FinRL's ``hmax``).
         action_mode: ``"shares"``: actions in ``[-1, 1]`` are orders of ``action * hmax`` shares (FinRL);
             ``"target_weights"``: actions in ``[0, 1]`` are target portfolio weights (normalised when
-            they sum above 1, the rest in cash).
+            they sum above 1, the rest in cash; NaN keeps the ticker's shares).
         initial_amount: Starting cash (currency).
         buy_cost_pct: Fee on the notional of a buy, as a fraction (0.001 = 10 bps).
         sell_cost_pct: Fee on the notional of a sell, as a fraction.

@@ -189,7 +189,8 @@ def step(
     Args:
         state: Current state.
         action: ``[B, N]`` actions: in ``[-1, 1]`` (clipped), in units of ``hmax`` shares; or target weights
-            in ``[0, 1]`` with ``action_mode="target_weights"``. A NaN entry counts as 0.
+            in ``[0, 1]`` with ``action_mode="target_weights"``. A NaN entry is no order for that ticker (as 0 in
+            ``shares`` mode; in ``target_weights`` mode the ticker keeps its shares, so a NaN row holds).
         params: Environment parameters.
         market: Device market tensors.
         autoreset: Reset finished environments in the same step (``torch.where``, branch-free); the

@@ -1,24 +1,33 @@
-"""Back-tests: an agent through the evaluation environment, a baseline through its target weights.
+"""Back-tests: an agent, or a baseline's target weights, through the evaluation environment.
 
-Both produce an :class:`EquityCurve` over the same bars: the value at the close of every bar from the
-split's first tradable bar to its last, under the same execution rule and the same fees.
+Both produce an :class:`EquityCurve` over the same bars: the value at the close of every bar from the bar
+the agent's evaluation episode starts on to the split's last bar. Baselines trade through
+:class:`~finrl_lite.envs.StockTradingVecEnv` in ``target_weights`` mode (:func:`baseline_env`), so the
+fills, fees, slippage, minimum fee, lot sizes and T+1 rule are the agent's own environment core.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
+from finrl_lite.agents.baselines import WeightStrategy
 from finrl_lite.config import EnvConfig
 from finrl_lite.data_processors.market_data import MarketData
-from finrl_lite.train.environment import make_env
+from finrl_lite.envs.base import BatchedEnv
+from finrl_lite.envs.params import StockTradingParams
+from finrl_lite.envs.portfolio import PortfolioParams, make_portfolio_market
+from finrl_lite.envs.stock_trading import StockTradingVecEnv
+from finrl_lite.errors import DataError
+from finrl_lite.train.environment import env_params, make_env
 from finrl_lite.train.metrics import compute_metrics
 
-__all__ = ["EquityCurve", "run_agent", "run_weights", "index_curve"]
+__all__ = ["EquityCurve", "baseline_env", "index_curve", "run_agent", "run_baseline", "run_target_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,58 +49,141 @@ class EquityCurve:
         return pd.DataFrame({"date": self.dates, "value": self.values, "costs": self.costs, "traded": self.traded})
 
 
+def _run_episode(
+    env: BatchedEnv, market: MarketData, name: str, act: Callable[[int, torch.Tensor], torch.Tensor], seed: int = 0
+) -> EquityCurve:
+    """One evaluation episode of a single environment, from its first bar to the end of ``market``.
+
+    ``act(t, obs)`` gives the ``[1, A]`` action decided on bar ``t``. The step outputs are copied into a
+    device buffer (no host sync per step) and the curve is cut after the first finished step (ruin).
+    """
+    obs, info = env.reset(seed=seed)
+    start = int(env.state.t[0])
+    steps = market.num_dates - 1 - start
+    out = torch.zeros(4, steps + 1, dtype=torch.float64, device=env.device)  # value, costs, turnover, done
+    out[0, 0] = info["portfolio_value"][0]
+    for k in range(steps):
+        obs, _, terminated, truncated, step_info = env.step(act(start + k, obs))
+        out[0, k + 1] = step_info["portfolio_value"][0]
+        out[1, k + 1] = step_info["costs"][0]
+        out[2, k + 1] = step_info["turnover"][0]
+        out[3, k + 1] = (terminated | truncated)[0]
+    value, costs, turnover, done = out.cpu().numpy()
+    if done.any():
+        steps = int(np.argmax(done))
+    traded = np.concatenate([[0.0], turnover[1 : steps + 1] * value[:steps]])  # turnover: notional / value before
+    return EquityCurve(name, market.dates[start : start + steps + 1], value[: steps + 1], costs[: steps + 1], traded)
+
+
 def run_agent(agent: object, market: MarketData, cfg: EnvConfig, name: str = "agent", seed: int = 0) -> EquityCurve:
     """Run ``agent`` deterministically over the whole of ``market`` (one split) in one environment."""
     env = make_env(cfg, market, seed=seed, evaluation=True)
-    obs, info = env.reset(seed=seed)
-    start = int(env.state.t[0]) if env.state is not None else 0
-    values, costs, traded = [float(info["portfolio_value"][0])], [0.0], [0.0]
-    for _ in range(market.num_dates - 1 - start):
+
+    def act(t: int, obs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            action = agent.predict(obs, deterministic=True)  # type: ignore[attr-defined]
-        obs, _, terminated, truncated, step_info = env.step(torch.as_tensor(action, device=env.device))
-        values.append(float(step_info["portfolio_value"][0]))
-        costs.append(float(step_info["costs"][0]))
-        traded.append(float(step_info["turnover"][0]) * values[-2])
-        if bool(terminated[0] | truncated[0]):
-            break
-    return EquityCurve(name, market.dates[start : start + len(values)], np.array(values), np.array(costs), np.array(traded))
+            return torch.as_tensor(agent.predict(obs, deterministic=True), device=env.device)  # type: ignore[attr-defined]
+
+    return _run_episode(env, market, name, act, seed)
 
 
-def run_weights(weights: np.ndarray, market: MarketData, cfg: EnvConfig, name: str) -> EquityCurve:
-    """Rebalance to target ``weights [T, N]`` (row t decided at bar t's close) with the env's fees.
+def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
+    """The single environment a baseline trades through: the run's market rules in ``target_weights`` mode.
 
-    A NaN row keeps the holdings (no trade).
+    It starts on the bar the agent's evaluation episode starts on, so both curves cover the same dates.
 
-    Fills follow ``cfg.execution`` (bar t+1's open, or bar t's close); fractional shares; tickers that
-    are not valid on the fill bar are not traded (their holdings are kept and valued at the last price).
+    * ``stock_trading`` configs: every rule of the agent's environment (fees, minimum fee, slippage, lot size,
+      fractional shares, short selling, T+1, execution, ruin), except the turbulence liquidation, which is the
+      agent's risk overlay and not a rule of the market: a baseline is the strategy its name says.
+    * ``portfolio`` configs: the portfolio environment's rules, which are fractional shares and its cost
+      (``buy_cost_pct``) on the traded notional of both sides, at its execution price; no minimum fee, slippage,
+      lots or T+1 (the portfolio environment has none). The start is the portfolio's first bar: the warm-up and
+      its covariance ``lookback``.
     """
-    close = np.nan_to_num(market.field("close"))
-    fill = np.nan_to_num(market.field("open")) if cfg.execution == "next_open" else close
-    start = min(market.warmup, market.num_dates - 2)
-    cash, holdings = cfg.initial_amount, np.zeros(market.num_tickers)
-    values, costs, traded = [cash], [0.0], [0.0]
-    for t in range(start, market.num_dates - 1):
-        bar = t + 1 if cfg.execution == "next_open" else t
-        price = fill[bar]
-        tradable = market.valid[bar] & (price > 0)
-        value = cash + holdings @ price
-        rebalance = tradable & np.isfinite(weights[t])
-        target = np.where(rebalance, np.nan_to_num(weights[t]) * value / np.where(tradable, price, 1.0), holdings)
-        delta = target - holdings
-        fee = cfg.buy_cost_pct * price @ np.maximum(delta, 0) + cfg.sell_cost_pct * price @ np.maximum(-delta, 0)
-        buys = price @ np.maximum(delta, 0)
-        budget = cash + price @ np.maximum(-delta, 0) * (1 - cfg.sell_cost_pct)
-        if buys > 0 and buys * (1 + cfg.buy_cost_pct) > budget:  # scale buys down so that cash stays >= 0
-            scale = max(budget, 0.0) / (buys * (1 + cfg.buy_cost_pct))
-            delta = np.where(delta > 0, delta * scale, delta)
-            fee = cfg.buy_cost_pct * price @ np.maximum(delta, 0) + cfg.sell_cost_pct * price @ np.maximum(-delta, 0)
-        cash -= price @ delta + fee
-        holdings = holdings + delta
-        values.append(cash + holdings @ close[t + 1])
-        costs.append(fee)
-        traded.append(price @ np.abs(delta))
-    return EquityCurve(name, market.dates[start:], np.array(values), np.array(costs), np.array(traded))
+    params = env_params(cfg, evaluation=True)
+    if isinstance(params, PortfolioParams):
+        start = make_portfolio_market(params, market).first_start
+        rules = StockTradingParams(
+            action_mode="target_weights",
+            initial_amount=params.initial_amount,
+            buy_cost_pct=params.cost_pct,
+            sell_cost_pct=params.cost_pct,
+            fractional=True,
+            execution=params.execution,
+            episode_length=None,
+            random_start=False,
+            ruin_fraction=params.ruin_fraction,
+            dtype=params.dtype,
+        )
+    else:
+        start = market.warmup
+        rules = replace(params, action_mode="target_weights", turbulence_threshold=None)
+    return StockTradingVecEnv(replace(market, warmup=start), rules, num_envs=1, device=cfg.device, step_mode=cfg.step_mode)
+
+
+def _trade(env: StockTradingVecEnv, weights: np.ndarray, market: MarketData, name: str) -> EquityCurve:
+    if weights.shape != (market.num_dates, market.num_tickers):
+        raise DataError(f"{name}: target weights have shape {weights.shape}, expected {(market.num_dates, market.num_tickers)}")
+    rows = torch.as_tensor(weights, dtype=env.params.dtype).to(env.device)
+    return _run_episode(env, market, name, lambda t, obs: rows[t : t + 1])
+
+
+def run_target_weights(weights: np.ndarray, market: MarketData, cfg: EnvConfig, name: str) -> EquityCurve:
+    """Trade target ``weights [T, N]`` of ``market`` (one split) through :func:`baseline_env`.
+
+    Row ``t`` is decided on bar ``t``'s close and filled under ``cfg.execution``; ``1 - sum(row)`` stays in
+    cash; a NaN weight keeps that ticker's shares (a NaN row holds the portfolio). Rows before the agent's
+    first bar are not used.
+    """
+    return _trade(baseline_env(cfg, market), weights, market, name)
+
+
+def _bars_before(history: MarketData, market: MarketData) -> int:
+    """Position in ``history`` of ``market``'s first bar (``market`` must be a run of ``history``'s bars)."""
+    offset = int(np.searchsorted(history.dates, market.dates[0]))
+    stop = offset + market.num_dates
+    if (
+        history.tickers != market.tickers
+        or stop > history.num_dates
+        or not np.array_equal(history.dates[offset:stop], market.dates)
+    ):
+        raise DataError(
+            f"history ({history.date_range_text()}, {history.num_tickers} tickers) does not hold the bars of the "
+            f"evaluated data ({market.date_range_text()}, {market.num_tickers} tickers); pass the data it was sliced from"
+        )
+    return offset
+
+
+def run_baseline(strategy: WeightStrategy, market: MarketData, cfg: EnvConfig, history: MarketData | None = None) -> EquityCurve:
+    """Trade a baseline over ``market`` (one split) through :func:`baseline_env`, from the agent's first bar.
+
+    Args:
+        strategy: The baseline.
+        market: The evaluated bars.
+        cfg: The run's environment config (market rules, execution, initial amount).
+        history: The data ``market`` was sliced from: its bars before ``market`` are the strategy's history
+            (covariance window, moving averages), so it trades from the first bar; its bars after ``market``
+            are never read. ``None``: ``market`` alone, a strategy that needs history waits for it inside.
+
+    Returns:
+        The baseline's equity curve, named after the strategy.
+    """
+    env = baseline_env(cfg, market)
+    start = env.market.first_start
+    if history is None:
+        weights = strategy.target_weights(market, start)
+    else:
+        offset = _bars_before(history, market)
+        stop = offset + market.num_dates
+        known = replace(
+            history,
+            dates=history.dates[:stop],
+            values=history.values[:stop],
+            valid=history.valid[:stop],
+            market_values=history.market_values[:stop],
+            splits=None,
+        )
+        weights = strategy.target_weights(known, offset + start)[offset:]
+    return _trade(env, weights, market, strategy.name)
 
 
 def index_curve(market: MarketData, initial_amount: float) -> EquityCurve | None:

@@ -32,7 +32,7 @@ from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError
 from finrl_lite.io import atomic_write_text
-from finrl_lite.train.backtest import EquityCurve, index_curve, run_agent, run_weights
+from finrl_lite.train.backtest import EquityCurve, index_curve, run_agent, run_baseline
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
 from finrl_lite.train.report import plot_curves, write_curves_csv
@@ -76,17 +76,30 @@ def _split(market: MarketData, name: str) -> MarketData:
     return market.slice(name)
 
 
-def baseline_curves(market: MarketData, cfg: AppConfig) -> list[EquityCurve]:
-    """Equity curves of every configured baseline and of the data's index on one split (seed-independent)."""
-    curves = [run_weights(make_baseline(name).target_weights(market), market, cfg.env, name) for name in cfg.train.baselines]
-    index = index_curve(market, cfg.env.initial_amount)
+def baseline_curves(market: MarketData, cfg: AppConfig, split: str | None = None) -> list[EquityCurve]:
+    """Equity curves of every configured baseline and of the data's index on one split (seed-independent).
+
+    Args:
+        market: The whole data when ``split`` is given (its bars before the split are the baselines' history,
+            so they trade from the split's first bar, as the agent does); else the evaluated bars themselves.
+        cfg: The run's config (baselines, market rules).
+        split: Name of the evaluated split of ``market``.
+    """
+    part = _split(market, split) if split is not None else market
+    history = market if split is not None else None
+    curves = [run_baseline(make_baseline(name), part, cfg.env, history) for name in cfg.train.baselines]
+    index = index_curve(part, cfg.env.initial_amount)
     return curves + ([index] if index is not None else [])
 
 
 def evaluate_split(
     agent: Agent | None, market: MarketData, cfg: AppConfig, seed: int = 0, baselines: list[EquityCurve] | None = None
 ) -> list[EquityCurve]:
-    """The agent's equity curve (if given) followed by the baselines' (computed unless passed in)."""
+    """The agent's equity curve on ``market`` (one split; if given) followed by the baselines'.
+
+    Pass ``baselines=baseline_curves(data, cfg, split)`` to give them the bars before the split as history;
+    computed here they only see ``market``.
+    """
     curves = [run_agent(agent, market, cfg.env, "agent", seed)] if agent is not None else []
     return curves + (baselines if baselines is not None else baseline_curves(market, cfg))
 
@@ -189,7 +202,7 @@ def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = N
     market = prepare_data(cfg, use_cache=use_cache).market
     atomic_write_text(out / "config.yaml", dump_config(cfg))
     _write_json(out / "run.json", {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": _versions()})
-    baselines = {split: baseline_curves(_split(market, split), cfg) for split in cfg.train.eval_splits}
+    baselines = {split: baseline_curves(market, cfg, split) for split in cfg.train.eval_splits}
     per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook, baselines) for seed in cfg.train.seeds}
     metrics = aggregate_metrics(per_seed)
     _write_json(out / "metrics.json", metrics)
@@ -208,9 +221,10 @@ def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = Tru
     """Evaluate every trained seed of a run, and the baselines, on ``split``; writes ``backtest_<split>/``."""
     run = Path(run_dir)
     cfg = load_run_config(run)
-    part = _split(prepare_data(cfg, use_cache=use_cache).market, split)
+    market = prepare_data(cfg, use_cache=use_cache).market
+    part = _split(market, split)
     directory = run / f"backtest_{split}"
-    baselines = baseline_curves(part, cfg)
+    baselines = baseline_curves(market, cfg, split)
     per_seed = {}
     for seed in cfg.train.seeds:
         model_dir = run / f"seed_{seed}" / "model"

@@ -36,26 +36,47 @@ def _panel(close: np.ndarray, volume: np.ndarray) -> MarketData:
     )
 
 
+@pytest.mark.parametrize("start", [None, 150])
 @pytest.mark.parametrize("name", list(BASELINES))
-def test_no_look_ahead_and_valid_weights(name: str, market: MarketData) -> None:
+def test_no_look_ahead_and_valid_weights(name: str, start: int | None, market: MarketData) -> None:
     strategy = make_baseline(name)
-    weights = strategy.target_weights(market)
+    weights = strategy.target_weights(market, start)
     assert weights.shape == (market.num_dates, market.num_tickers)
     w = np.nan_to_num(weights)  # NaN rows: keep holdings
     assert (w >= 0).all() and (w.sum(1) <= 1 + 1e-9).all()
     assert (w[~market.valid] == 0).all()
-    cut = 200
-    changed = market.values.copy()
-    changed[cut + 1 :, :, :4] *= 1.5
-    changed[cut + 1 :, :, 4] *= 3.0
-    future = replace(market, values=changed)
-    np.testing.assert_array_equal(strategy.target_weights(future)[: cut + 1], weights[: cut + 1])  # NaN == NaN here
+    first = market.warmup if start is None else start
+    assert (weights[:first] == 0).all() and np.isfinite(weights[first]).all()  # history is cash; the start bar trades
+    for cut in (first, 200):
+        changed = market.values.copy()
+        changed[cut + 1 :, :, :4] *= np.random.default_rng(cut).uniform(0.5, 1.5, size=changed[cut + 1 :, :, :4].shape)
+        changed[cut + 1 :, :, 4] *= 3.0
+        future = replace(market, values=changed)
+        np.testing.assert_array_equal(strategy.target_weights(future, start)[: cut + 1], weights[: cut + 1])  # NaN == NaN
+
+
+@pytest.mark.parametrize("name", ["min_variance", "indicator_crossover"])
+def test_history_before_the_start_is_used_and_the_start_bar_trades(name: str, market: MarketData) -> None:
+    """With history the first rebalance is on the start bar, with the state the history built up."""
+    start = 150
+    with_history = make_baseline(name).target_weights(market, start)
+    assert np.nan_to_num(with_history[start]).sum() > 0.99  # invested on the start bar
+    if name == "min_variance":  # the same covariance window as a run started long before
+        early = make_baseline(name, rebalance_every=start - 60).target_weights(market, 60)
+        np.testing.assert_allclose(with_history[start], early[start])
+    else:  # the held set at the start is the one the crossover reached by then
+        running = pd.DataFrame(make_baseline(name).target_weights(market, 0)).ffill().to_numpy()
+        np.testing.assert_array_equal(with_history[start] > 0, running[start] > 0)
 
 
 def test_buy_and_hold_buys_once_then_holds() -> None:
     close = np.array([[10.0, 20.0], [20.0, 20.0], [40.0, 10.0]])
     w = EqualWeightBuyAndHold().target_weights(_panel(close, np.ones_like(close)))
     np.testing.assert_array_equal(w, [[0.5, 0.5], [np.nan, np.nan], [np.nan, np.nan]])
+    w = EqualWeightBuyAndHold().target_weights(_panel(close, np.ones_like(close)), start=1)
+    np.testing.assert_array_equal(w, [[0.0, 0.0], [0.5, 0.5], [np.nan, np.nan]])
+    with pytest.raises(ConfigError, match="start bar must be >= 0"):
+        EqualWeightBuyAndHold().target_weights(_panel(close, np.ones_like(close)), start=-1)
 
 
 def test_crossover_rule_buys_and_sells_on_the_mirror_condition() -> None:

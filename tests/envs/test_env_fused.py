@@ -94,7 +94,7 @@ def test_fused_equals_torch_core(
 ) -> None:
     market, params, actions = scenario
     if params.action_mode == "target_weights":
-        actions = np.abs(actions)
+        actions = np.where(actions < -1.0, np.nan, np.abs(actions))  # NaN: keep the ticker's shares
     seeds = [1, 2, 3]
     runs = {
         mode: trajectory(
@@ -186,9 +186,8 @@ def test_config_step_mode_reaches_the_environment(small_market: MarketData) -> N
     assert make_env(portfolio, small_market).step_mode == "eager"  # no fused kernel: auto falls back
 
 
-@pytest.mark.parametrize("action_mode", ["shares", "target_weights"])
-def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData, action_mode: str) -> None:
-    params = StockTradingParams(action_mode=action_mode, episode_length=6)
+def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData) -> None:
+    params = StockTradingParams(episode_length=6)
     actions = np.random.default_rng(3).uniform(0, 1, size=(12, 4, small_market.num_tickers))
     actions[actions > 0.7] = np.nan
     zeroed = np.nan_to_num(actions, nan=0.0)
@@ -199,6 +198,25 @@ def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData, actio
     assert_same_trajectory(runs[0], runs[1], params.initial_amount)
     assert_same_trajectory(runs[0], runs[2], params.initial_amount)
     assert all(bool(torch.isfinite(x["cash"]).all()) for x in runs[1][1:])
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_nan_target_weights_keep_the_holdings_in_both_cores(small_market: MarketData, fractional: bool) -> None:
+    """A NaN target weight is no order: the ticker keeps its shares (a NaN row holds the whole portfolio)."""
+    params = StockTradingParams(action_mode="target_weights", episode_length=6, fractional=fractional, min_cost=5.0)
+    actions = np.random.default_rng(3).uniform(0, 0.3, size=(12, 4, small_market.num_tickers))
+    actions[np.random.default_rng(4).uniform(size=actions.shape) > 0.6] = np.nan
+    actions[2] = np.nan  # whole rows: hold
+    runs = [
+        trajectory(StockTradingVecEnv(small_market, params, num_envs=4, step_mode=mode), actions, [0, 1, 2, 3])
+        for mode in ("eager", "fused")
+    ]
+    assert_same_trajectory(runs[0], runs[1], params.initial_amount, fractional)
+    for k in range(1, len(actions)):  # step k starts from the (possibly just reset) state after step k - 1
+        keep = torch.from_numpy(np.isnan(actions[k]))
+        assert torch.equal(runs[0][k + 1]["holdings"][keep], runs[0][k]["state.holdings"][keep])
+    assert bool((runs[0][3]["costs"] == 0).all()) and bool((runs[0][3]["trades"] == 0).all())  # the NaN row: no trade
+    assert sum(int(x["trades"].sum()) for x in runs[0][1:]) > 20  # the finite weights do trade
 
 
 def test_actions_of_another_shape_are_refused(small_market: MarketData) -> None:

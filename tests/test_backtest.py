@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from finrl_lite.config import EnvConfig
+from finrl_lite.config import StockTradingEnvConfig
 from finrl_lite.data_processors import MarketData
 from finrl_lite.train.backtest import index_curve, run_agent, run_weights
 
@@ -29,7 +29,7 @@ def _market(open_: np.ndarray, close: np.ndarray, valid: np.ndarray | None = Non
 def test_run_weights_by_hand() -> None:
     open_ = np.array([[10.0, 10.0], [10.0, 20.0], [12.0, 20.0]])
     close = np.array([[10.0, 10.0], [11.0, 20.0], [12.0, 22.0]])
-    cfg = EnvConfig(initial_amount=1000.0, buy_cost_pct=0.01, sell_cost_pct=0.02)
+    cfg = StockTradingEnvConfig(initial_amount=1000.0, buy_cost_pct=0.01, sell_cost_pct=0.02)
     weights = np.array([[0.5, 0.0], [np.nan, np.nan], [0.0, 0.0]])
     curve = run_weights(weights, _market(open_, close), cfg, "w")
     # bar 0 decides 50% in T0; fill at bar 1 open 10: 50 shares, fee 5 -> cash 495; value at close 11: 495 + 550
@@ -44,7 +44,7 @@ def test_run_weights_never_overspends_and_skips_invalid() -> None:
     valid = np.ones((60, 3), bool)
     valid[20:30, 1] = False
     weights = rng.dirichlet(np.ones(3), size=60)
-    cfg = EnvConfig(initial_amount=1e4, buy_cost_pct=0.05, sell_cost_pct=0.05)
+    cfg = StockTradingEnvConfig(initial_amount=1e4, buy_cost_pct=0.05, sell_cost_pct=0.05)
     curve = run_weights(weights, _market(close, close, valid), cfg, "w")
     assert (curve.values > 0).all() and (curve.costs >= 0).all()
 
@@ -65,7 +65,7 @@ class _AllIn:
 def test_run_agent_matches_env_accounting() -> None:
     open_ = np.array([[10.0, 10.0], [10.0, 20.0], [12.0, 20.0]])
     close = np.array([[10.0, 10.0], [11.0, 20.0], [12.0, 22.0]])
-    cfg = EnvConfig(initial_amount=10_000.0, hmax=10, buy_cost_pct=0.0, sell_cost_pct=0.0)
+    cfg = StockTradingEnvConfig(initial_amount=10_000.0, hmax=10, buy_cost_pct=0.0, sell_cost_pct=0.0)
     curve = run_agent(_AllIn(), _market(open_, close), cfg)
     # step 1: buy 10 + 10 at opens 10 and 20 -> cash 9700, value 9700 + 110 + 200
     # step 2: buy 10 + 10 at 12 and 20 -> cash 9380, value 9380 + 20*12 + 20*22

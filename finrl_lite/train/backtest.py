@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finrl_lite.config import EnvConfig
+from finrl_lite.config import EnvConfig, PortfolioEnvConfig
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import compute_metrics
@@ -66,6 +66,11 @@ def run_weights(weights: np.ndarray, market: MarketData, cfg: EnvConfig, name: s
     Fills follow ``cfg.execution`` (bar t+1's open, or bar t's close); fractional shares; tickers that
     are not valid on the fill bar are not traded (their holdings are kept and valued at the last price).
     """
+    # A portfolio config has one fee on the traded notional, both ways.
+    if isinstance(cfg, PortfolioEnvConfig):
+        buy_cost_pct = sell_cost_pct = cfg.cost_pct
+    else:
+        buy_cost_pct, sell_cost_pct = cfg.buy_cost_pct, cfg.sell_cost_pct
     close = np.nan_to_num(market.field("close"))
     fill = np.nan_to_num(market.field("open")) if cfg.execution == "next_open" else close
     start = min(market.warmup, market.num_dates - 2)
@@ -79,13 +84,13 @@ def run_weights(weights: np.ndarray, market: MarketData, cfg: EnvConfig, name: s
         rebalance = tradable & np.isfinite(weights[t])
         target = np.where(rebalance, np.nan_to_num(weights[t]) * value / np.where(tradable, price, 1.0), holdings)
         delta = target - holdings
-        fee = cfg.buy_cost_pct * price @ np.maximum(delta, 0) + cfg.sell_cost_pct * price @ np.maximum(-delta, 0)
+        fee = buy_cost_pct * price @ np.maximum(delta, 0) + sell_cost_pct * price @ np.maximum(-delta, 0)
         buys = price @ np.maximum(delta, 0)
-        budget = cash + price @ np.maximum(-delta, 0) * (1 - cfg.sell_cost_pct)
-        if buys > 0 and buys * (1 + cfg.buy_cost_pct) > budget:  # scale buys down so that cash stays >= 0
-            scale = max(budget, 0.0) / (buys * (1 + cfg.buy_cost_pct))
+        budget = cash + price @ np.maximum(-delta, 0) * (1 - sell_cost_pct)
+        if buys > 0 and buys * (1 + buy_cost_pct) > budget:  # scale buys down so that cash stays >= 0
+            scale = max(budget, 0.0) / (buys * (1 + buy_cost_pct))
             delta = np.where(delta > 0, delta * scale, delta)
-            fee = cfg.buy_cost_pct * price @ np.maximum(delta, 0) + cfg.sell_cost_pct * price @ np.maximum(-delta, 0)
+            fee = buy_cost_pct * price @ np.maximum(delta, 0) + sell_cost_pct * price @ np.maximum(-delta, 0)
         cash -= price @ delta + fee
         holdings = holdings + delta
         values.append(cash + holdings @ close[t + 1])

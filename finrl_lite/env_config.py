@@ -6,7 +6,7 @@ and the function that turns the settings into the environment's parameters, both
 module imports only pydantic, so :mod:`finrl_lite.config` validates ``env`` without importing torch: a field
 or a reward of another kind is an error when the config is loaded, naming the field and what is allowed.
 
-Adding an env kind is one module (the environment and its parameter builder) plus one entry::
+Adding an env kind is one module (the environment, its settings model and parameter builder) plus one entry::
 
     class MyEnvConfig(EnvConfigBase):
         kind: Literal["my_env"] = "my_env"

@@ -15,7 +15,7 @@ import torch
 from finrl_peer import dow_like_market, make_finrl_env, quiet
 
 from finrl_lite.agents.native.ppo import NativePPO, PPOConfig
-from finrl_lite.config import EnvConfig
+from finrl_lite.config import StockTradingEnvConfig
 from finrl_lite.train.environment import make_env
 
 INDICATORS = ["macd", "boll_ub", "boll_lb", "rsi_30", "cci_30", "dx_30", "close_30_sma", "close_60_sma"]
@@ -37,7 +37,7 @@ def bench_finrl_sb3(market, steps: int) -> float:  # noqa: ANN001
 
 
 def bench_native(market, num_envs: int, steps: int, device: str, dtype: str) -> float:  # noqa: ANN001
-    cfg = EnvConfig(num_envs=num_envs, episode_length=252, device=device, dtype=dtype, scales={"features": 0.01})
+    cfg = StockTradingEnvConfig(num_envs=num_envs, episode_length=252, device=device, dtype=dtype, scales={"features": 0.01})
     env = make_env(cfg, market, seed=0)
     agent = NativePPO(env, PPOConfig(num_steps=32, num_minibatches=4, update_epochs=4))
     agent.learn(num_envs * 32)  # warm-up

@@ -2,24 +2,46 @@
 
 Every model forbids unknown keys, and :func:`load_config` turns any validation failure into a
 :class:`~finrl_lite.errors.ConfigError` naming the file, the field path and what is allowed.
+
+Names are checked against their registries (:mod:`finrl_lite.registry`): ``agent.backend`` and ``agent.algo``
+against :data:`~finrl_lite.agents.backends.BACKENDS`, ``data.source`` against
+:data:`~finrl_lite.data_processors.sources.SOURCES`, and ``env`` is validated by the settings model of the
+kind it names (:data:`~finrl_lite.env_config.ENV_KINDS`). None of them imports torch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from finrl_lite.agents.backends import BACKENDS
+from finrl_lite.data_processors.sources import SOURCES
+from finrl_lite.env_config import (
+    ENV_KINDS,
+    EnvConfig,
+    EnvConfigBase,
+    PortfolioEnvConfig,
+    ScalesConfig,
+    StockTradingEnvConfig,
+    env_config_model,
+)
 from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
+from finrl_lite.registry import Registry, expected_values
 
 __all__ = [
     "AgentConfig",
     "AppConfig",
     "EnvConfig",
+    "EnvConfigBase",
+    "PortfolioEnvConfig",
+    "ScalesConfig",
+    "StockTradingEnvConfig",
     "TrainConfig",
     "AlpacaConfig",
     "CacheConfig",
@@ -31,8 +53,6 @@ __all__ = [
     "apply_overrides",
     "load_config",
 ]
-
-SourceName = Literal["synthetic", "csv", "parquet", "yahoofinance", "alpaca"]
 
 FINRL_DEFAULT_INDICATORS = ["macd", "boll_ub", "boll_lb", "rsi_30", "cci_30", "dx_30", "close_30_sma", "close_60_sma"]
 
@@ -116,7 +136,9 @@ class SplitRange(StrictModel):
 class DataConfig(StrictModel):
     """Where the data comes from and how it is processed."""
 
-    source: SourceName = Field("synthetic", description="Data source.")
+    source: str = Field(
+        "synthetic", description="Data source: synthetic, csv, parquet, yahoofinance, alpaca, or a registered one."
+    )
     tickers: list[str] = Field(
         default_factory=list, description="Tickers; empty means all (file) or generated names (synthetic)."
     )
@@ -135,6 +157,11 @@ class DataConfig(StrictModel):
     splits: dict[str, SplitRange] = Field(default_factory=dict, description="Named date ranges: train, validation, test, trade.")
     cache: CacheConfig = Field(default_factory=CacheConfig)
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return _registered(SOURCES, value)
+
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
@@ -147,83 +174,50 @@ class DataConfig(StrictModel):
     def _check(self) -> DataConfig:
         if _as_datetime(self.start) > _as_datetime(self.end):
             raise ValueError(f"start {self.start} is after end {self.end}")
-        if self.source in ("csv", "parquet") and not self.path:
+        if SOURCES.get(self.source).takes_path and not self.path:
             raise ValueError(f"source '{self.source}' needs data.path")
         return self
+
+
+def _registered(registry: Registry[Any], value: str) -> str:
+    """``value`` when ``registry`` has it; else the literal error pydantic gives (listing what is registered)."""
+    if value not in registry:
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": registry.expected()})
+    return value
 
 
 def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
 
 
-class ScalesConfig(StrictModel):
-    """Fixed observation scaling factors (never statistics of the data, which would leak the future)."""
-
-    cash: float | None = Field(None, description="Factor on cash; None: 1 / initial_amount.")
-    price: float = Field(1.0, description="Factor on prices.")
-    holdings: float | None = Field(None, description="Factor on holdings; None: 1 / hmax.")
-    features: float = Field(1.0, description="Factor on every per-ticker feature.")
-    risk: float = Field(1.0, description="Factor on the risk series when observed.")
-
-
-class EnvConfig(StrictModel):
-    """The trading environment: market rules, accounting and episodes (see ``StockTradingParams``)."""
-
-    kind: Literal["stock_trading", "portfolio"] = Field(
-        "stock_trading", description="stock_trading (shares per ticker) or portfolio (target weights by softmax)."
-    )
-    num_envs: int = Field(64, ge=1, le=1_000_000, description="Environments stepped together in training.")
-    hmax: float = Field(100.0, gt=0, description="Shares traded by an action of magnitude 1.")
-    initial_amount: float = Field(1_000_000.0, gt=0, description="Starting cash.")
-    buy_cost_pct: float = Field(0.001, ge=0, lt=1, description="Fee on a buy's notional (0.001 = 10 bps).")
-    sell_cost_pct: float = Field(0.001, ge=0, lt=1, description="Fee on a sell's notional.")
-    min_cost: float = Field(0.0, ge=0, description="Minimum fee per executed order.")
-    slippage_bps: float = Field(0.0, ge=0, lt=10_000, description="Adverse price move on every fill, in bps.")
-    lot_size: int = Field(1, ge=1, description="Shares trade in multiples of this (100 for A-shares).")
-    fractional: bool = Field(False, description="Trade fractional shares.")
-    short_selling: bool = Field(False, description="Allow negative holdings.")
-    t_plus_1: bool = Field(False, description="Shares bought on a day cannot be sold that day.")
-    execution: Literal["next_open", "close"] = Field(
-        "next_open", description="Fill at the next bar's open, or at the close just observed (FinRL)."
-    )
-    turbulence_threshold: float | None = Field(
-        None, description="Liquidate and block buys at or above this risk value; None disables."
-    )
-    risk_series: Literal["turbulence", "vix"] = Field("turbulence", description="Series compared with the threshold.")
-    observe_risk: bool = Field(False, description="Append the risk series to the observation.")
-    observe_valid: bool = Field(False, description="Append the per-ticker valid mask to the observation.")
-    features: list[str] | None = Field(None, description="Per-ticker features observed; None: every indicator of the data.")
-    reward: Literal["asset_change", "log_return", "differential_sharpe", "value_change"] = Field(
-        "asset_change",
-        description="Reward: stock_trading takes asset_change, log_return, differential_sharpe; "
-        "portfolio log_return or value_change.",
-    )
-    cash_weight: bool = Field(True, description="portfolio: the action has a cash weight (N + 1 scores).")
-    action_scale: float = Field(5.0, gt=0, description="portfolio: scores are multiplied by this before the softmax.")
-    lookback: int = Field(20, ge=2, description="portfolio: bars in the trailing covariance window.")
-    reward_scaling: float = Field(1e-4, gt=0, description="Factor on the asset_change reward.")
-    episode_length: int | None = Field(252, ge=1, description="Steps per training episode; None: to the end of the split.")
-    random_start: bool = Field(True, description="Training episodes start at random bars after the warm-up.")
-    ruin_fraction: float = Field(0.0, ge=0, lt=1, description="Terminate when total asset <= this fraction of the start.")
-    dtype: Literal["float64", "float32"] = Field("float64", description="Accounting dtype.")
-    device: str = Field("cpu", description="Torch device of the environments and native agents (cpu, cuda).")
-    step_mode: Literal["auto", "eager", "compile", "cuda_graph", "fused"] = Field(
-        "auto",
-        description="How a step runs: auto (the fused CPU kernel where it applies, else eager torch), "
-        "eager, compile, cuda_graph, fused.",
-    )
-    scales: ScalesConfig = Field(default_factory=ScalesConfig)
-
-
-AlgoName = Literal["ppo", "a2c", "ddpg", "td3", "sac", "dqn", "ddqn"]
-
-
 class AgentConfig(StrictModel):
-    """The learning agent."""
+    """The learning agent: a backend of :data:`~finrl_lite.agents.backends.BACKENDS` and one of its algorithms."""
 
-    backend: Literal["native", "sb3", "rllib"] = Field("native", description="native (on-device torch), sb3 or rllib.")
-    algo: AlgoName = Field("ppo", description="Algorithm: native ppo/ddqn; sb3 ppo/a2c/ddpg/td3/sac/dqn/ddqn; rllib ppo/dqn.")
+    backend: str = Field("native", description="Agent backend: native (on-device torch), sb3, rllib, or a registered one.")
+    algo: str = Field(
+        "ppo", description="Algorithm of the backend: native ppo/ddqn; sb3 ppo/a2c/ddpg/td3/sac/dqn/ddqn; rllib ppo/dqn."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="The algorithm's hyper-parameters (checked by the backend).")
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        return _registered(BACKENDS, value)
+
+    @field_validator("algo")
+    @classmethod
+    def _algo(cls, value: str, info: ValidationInfo) -> str:
+        backend = info.data.get("backend")
+        if backend is None:  # the backend itself was refused; that error says enough
+            return value
+        algos = BACKENDS.get(backend).algos
+        if value not in algos:
+            raise PydanticCustomError(
+                "algo_not_on_backend",
+                "not available on backend '{backend}'; expected {expected}",
+                {"backend": backend, "expected": expected_values(algos)},
+            )
+        return value
 
 
 class TrainConfig(StrictModel):
@@ -245,7 +239,9 @@ class AppConfig(StrictModel):
 
     data: DataConfig = Field(default_factory=DataConfig)
     melo: MeloConfig | None = Field(None, description="Dynamic M-ELO environment, Double DQN agent and evaluation.")
-    env: EnvConfig = Field(default_factory=EnvConfig)
+    env: EnvConfig = Field(
+        default_factory=StockTradingEnvConfig, description="The trading environment; its kind selects its fields."
+    )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
@@ -276,28 +272,56 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str = "--
     return raw
 
 
-def _format_validation_error(origin: str, err: ValidationError, model: type[BaseModel]) -> str:
+def _format_validation_error(origin: str, err: ValidationError, model: type[BaseModel], raw: Any) -> str:
     lines = [f"{origin}: invalid configuration"]
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = [str(p) for p in e["loc"]]
+        path = ".".join(loc) or "(top level)"
         msg = e["msg"]
+        section = _section_model(model, raw, loc[:-1])
         if e["type"] == "extra_forbidden":
-            allowed = _allowed_keys(model, [str(p) for p in e["loc"][:-1]])
+            allowed = sorted(section.model_fields) if section is not None else []
             msg = f"unknown key; allowed keys here: {', '.join(allowed)}"
         elif "input" in e and e["type"] not in ("missing",):
             msg = f"{msg} (got {e['input']!r})"
+        if loc and section is not None and issubclass(section, EnvConfigBase):
+            msg += _env_kind_note(section, loc[-1])
         lines.append(f"  {path}: {msg}")
     return "\n".join(lines)
 
 
-def _allowed_keys(model: type[BaseModel], path: list[str]) -> list[str]:
-    current: Any = model
+def _section_model(model: type[BaseModel], raw: Any, path: list[str]) -> type[BaseModel] | None:
+    """The model that validates the section at ``path`` of the raw config (for ``env``: the model of its kind)."""
+    current: type[BaseModel] | None = model
+    node = raw
     for key in path:
-        fld = getattr(current, "model_fields", {}).get(key)
+        fld = current.model_fields.get(key) if current is not None else None
         if fld is None:
-            return []
-        current = fld.annotation
-    return sorted(getattr(current, "model_fields", {}))
+            return None
+        node = node.get(key) if isinstance(node, dict) else None
+        current = _model_of(fld.annotation, node)
+    return current
+
+
+def _model_of(annotation: Any, node: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *get_args(annotation)]  # a model, or an optional one
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, EnvConfigBase):
+            return env_config_model(node if node is not None else {})
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _env_kind_note(section: type[EnvConfigBase], key: str) -> str:
+    """Which env kind a kind-specific field belongs to, so a field of another kind reads as such."""
+    kind = section.model_fields["kind"].default
+    if key in section.model_fields:
+        return "" if key in EnvConfigBase.model_fields else f" (for env.kind '{kind}')"
+    owners = [entry.name for entry in ENV_KINDS if key in entry.config.model_fields]
+    if owners:
+        return f" ('{key}' is a setting of env.kind {', '.join(owners)}, not of '{kind}')"
+    return f" (env.kind '{kind}')"
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> AppConfig:
@@ -330,7 +354,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     except ValidationError as exc:
         if overrides:
             origin = f"{origin} (with --set {' '.join(overrides)})"
-        raise ConfigError(_format_validation_error(origin, exc, AppConfig)) from None
+        raise ConfigError(_format_validation_error(origin, exc, AppConfig, raw)) from None
 
 
 def dump_config(config: AppConfig) -> str:

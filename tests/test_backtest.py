@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from finrl_lite.agents.baselines import BASELINES, EqualWeightBuyAndHold, make_baseline
-from finrl_lite.config import AppConfig, EnvConfig
+from finrl_lite.config import AppConfig, PortfolioEnvConfig, StockTradingEnvConfig
 from finrl_lite.data_processors import DataProcessor, MarketData, Splits
 from finrl_lite.errors import DataError
 from finrl_lite.train.backtest import baseline_env, index_curve, run_agent, run_baseline, run_target_weights
@@ -50,7 +50,7 @@ EVERY_RULE = {
 
 @pytest.mark.parametrize("step_mode", ["eager", "fused"])
 def test_target_weights_under_every_market_rule_by_hand(step_mode: str) -> None:
-    cfg = EnvConfig(**EVERY_RULE, step_mode=step_mode)
+    cfg = StockTradingEnvConfig(**EVERY_RULE, step_mode=step_mode)
     weights = np.array([[0.5, 0.0], [0.5, 0.4], [0.0, 0.0], [np.nan, np.nan], [0.3, 0.3]])
     curve = run_target_weights(weights, _market(OPEN, CLOSE, dates=HOURS), cfg, "w")
     # 1: fill at bar 1's open (slipped to 10.10): 500 T0 for 5050 + fee 50.5 -> cash 4899.5; value 4899.5 + 500 * 11
@@ -68,7 +68,7 @@ def test_target_weights_under_every_market_rule_by_hand(step_mode: str) -> None:
 @pytest.mark.parametrize("step_mode", ["eager", "fused"])
 def test_buy_and_hold_under_every_market_rule_by_hand(step_mode: str) -> None:
     market = _market(OPEN, CLOSE, dates=HOURS)
-    curve = run_baseline(EqualWeightBuyAndHold(), market, EnvConfig(**EVERY_RULE, step_mode=step_mode))
+    curve = run_baseline(EqualWeightBuyAndHold(), market, StockTradingEnvConfig(**EVERY_RULE, step_mode=step_mode))
     # targets 500 T0 and 250 T1 at the opens; T0 fills first (the larger order): 500 at 10.10, fee 50.5;
     # T1: the cash 4899.5 affords floor(4899.5 / (20.2 * 1.01)) = 240 (whole lots of 10), fee 48.48 -> cash 3.02
     assert curve.name == "buy_and_hold"
@@ -89,7 +89,7 @@ def test_buy_and_hold_under_every_market_rule_by_hand(step_mode: str) -> None:
 def test_target_weights_default_rules_by_hand() -> None:
     open_ = np.array([[10.0, 10.0], [10.0, 20.0], [12.0, 20.0]])
     close = np.array([[10.0, 10.0], [11.0, 20.0], [12.0, 22.0]])
-    cfg = EnvConfig(initial_amount=1000.0, buy_cost_pct=0.01, sell_cost_pct=0.02)
+    cfg = StockTradingEnvConfig(initial_amount=1000.0, buy_cost_pct=0.01, sell_cost_pct=0.02)
     weights = np.array([[0.5, 0.0], [np.nan, np.nan], [0.0, 0.0]])
     curve = run_target_weights(weights, _market(open_, close), cfg, "w")
     # bar 0 decides 50% in T0; fill at bar 1 open 10: 50 shares, fee 5 -> cash 495; value at close 11: 495 + 550
@@ -100,7 +100,7 @@ def test_target_weights_default_rules_by_hand() -> None:
 
 def test_portfolio_configs_price_baselines_with_fractional_shares_and_the_portfolio_cost() -> None:
     """A portfolio run: its cost on both sides, fractional shares, no lots or minimum fee; from the agent's first bar."""
-    cfg = EnvConfig(kind="portfolio", reward="log_return", lookback=2, initial_amount=10_000.0, buy_cost_pct=0.01, lot_size=10)
+    cfg = PortfolioEnvConfig(reward="log_return", lookback=2, initial_amount=10_000.0, cost_pct=0.01)
     market = _market(OPEN, CLOSE, dates=HOURS)
     env = baseline_env(cfg, market)
     assert env.params.fractional and env.params.buy_cost_pct == env.params.sell_cost_pct == 0.01
@@ -121,7 +121,7 @@ def test_portfolio_configs_price_baselines_with_fractional_shares_and_the_portfo
 
 
 def test_turbulence_liquidation_is_the_agents_overlay_not_a_baseline_rule() -> None:
-    cfg = EnvConfig(turbulence_threshold=1.0, min_cost=2.0, lot_size=100, slippage_bps=5.0, t_plus_1=True)
+    cfg = StockTradingEnvConfig(turbulence_threshold=1.0, min_cost=2.0, lot_size=100, slippage_bps=5.0, t_plus_1=True)
     params = baseline_env(cfg, _market(OPEN, CLOSE)).params
     assert params.turbulence_threshold is None and params.action_mode == "target_weights"
     assert (params.min_cost, params.lot_size, params.slippage_bps, params.t_plus_1) == (2.0, 100, 5.0, True)
@@ -133,7 +133,7 @@ def test_target_weights_never_overspend_and_skip_invalid() -> None:
     valid = np.ones((60, 3), bool)
     valid[20:30, 1] = False
     weights = rng.dirichlet(np.ones(3), size=60)
-    cfg = EnvConfig(initial_amount=1e4, buy_cost_pct=0.05, sell_cost_pct=0.05, fractional=True)
+    cfg = StockTradingEnvConfig(initial_amount=1e4, buy_cost_pct=0.05, sell_cost_pct=0.05, fractional=True)
     curve = run_target_weights(weights, _market(close, close, valid), cfg, "w")
     assert (curve.values > 0).all() and (curve.costs >= 0).all() and curve.values.size == 60
 
@@ -141,10 +141,10 @@ def test_target_weights_never_overspend_and_skip_invalid() -> None:
 def test_bad_weights_and_history_are_refused() -> None:
     market = _market(OPEN, CLOSE)
     with pytest.raises(DataError, match=r"target weights have shape \(4, 2\), expected \(5, 2\)"):
-        run_target_weights(np.zeros((4, 2)), market, EnvConfig(), "w")
+        run_target_weights(np.zeros((4, 2)), market, StockTradingEnvConfig(), "w")
     other = _market(OPEN, CLOSE, dates=HOURS)
     with pytest.raises(DataError, match="does not hold the bars"):
-        run_baseline(EqualWeightBuyAndHold(), market, EnvConfig(), history=other)
+        run_baseline(EqualWeightBuyAndHold(), market, StockTradingEnvConfig(), history=other)
 
 
 def test_index_curve_scales_the_index() -> None:
@@ -166,7 +166,7 @@ class _AllIn:
 def test_run_agent_matches_env_accounting() -> None:
     open_ = np.array([[10.0, 10.0], [10.0, 20.0], [12.0, 20.0]])
     close = np.array([[10.0, 10.0], [11.0, 20.0], [12.0, 22.0]])
-    cfg = EnvConfig(initial_amount=10_000.0, hmax=10, buy_cost_pct=0.0, sell_cost_pct=0.0)
+    cfg = StockTradingEnvConfig(initial_amount=10_000.0, hmax=10, buy_cost_pct=0.0, sell_cost_pct=0.0)
     curve = run_agent(_AllIn(), _market(open_, close), cfg)
     # step 1: buy 10 + 10 at opens 10 and 20 -> cash 9700, value 9700 + 110 + 200
     # step 2: buy 10 + 10 at 12 and 20 -> cash 9380, value 9380 + 20*12 + 20*22
@@ -176,7 +176,7 @@ def test_run_agent_matches_env_accounting() -> None:
 
 def test_a_ruined_episode_ends_the_curve() -> None:
     close = np.array([[10.0], [10.0], [10.0], [10.0]])
-    cfg = EnvConfig(initial_amount=1000.0, buy_cost_pct=0.5, sell_cost_pct=0.5, ruin_fraction=0.8)
+    cfg = StockTradingEnvConfig(initial_amount=1000.0, buy_cost_pct=0.5, sell_cost_pct=0.5, ruin_fraction=0.8)
     curve = run_target_weights(np.array([[1.0], [0.0], [1.0], [0.0]]), _market(close, close), cfg, "w")
     # buy 66 shares (1000 // 15): fee 330 -> value 670 < 800: ruined after the first step
     assert curve.values.tolist() == pytest.approx([1000.0, 670.0]) and curve.dates.size == 2

@@ -65,7 +65,7 @@ STOCK_TRADING = [
     new_code_cell(
         "import os\n\nimport matplotlib.pyplot as plt\nimport torch\n\n"
         "from finrl_lite.agents.baselines import BASELINES\nfrom finrl_lite.agents.native.ppo import NativePPO, PPOConfig\n"
-        "from finrl_lite.config import EnvConfig\nfrom finrl_lite.data_processors import DataProcessor, Splits\n"
+        "from finrl_lite.config import StockTradingEnvConfig\nfrom finrl_lite.data_processors import DataProcessor, Splits\n"
         "from finrl_lite.train.backtest import run_agent, run_baseline\nfrom finrl_lite.train.environment import make_env\n\n"
         "STEPS = int(os.environ.get('FINRL_LITE_TUTORIAL_STEPS', 100_000))"
     ),
@@ -88,7 +88,7 @@ STOCK_TRADING = [
         "Actions are in [-1, 1] per ticker, scaled by `hmax` shares; fills at the next bar's open."
     ),
     new_code_cell(
-        "env_cfg = EnvConfig(num_envs=256, episode_length=126, scales={'features': 0.01})\n"
+        "env_cfg = StockTradingEnvConfig(num_envs=256, episode_length=126, scales={'features': 0.01})\n"
         "env = make_env(env_cfg, market.slice('train'), seed=0)\n"
         "obs, info = env.reset()\n"
         "obs, reward, terminated, truncated, info = env.step(torch.rand(env.num_envs, env.num_tickers) * 2 - 1)\n"

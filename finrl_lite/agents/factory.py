@@ -1,44 +1,20 @@
-"""`make_agent` / `load_agent`: one entry point over every backend."""
+"""`make_agent` / `save_agent` / `load_agent`: one entry point over every registered backend (:data:`BACKENDS`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.base import Agent
 from finrl_lite.config import AgentConfig
 from finrl_lite.errors import ConfigError
 from finrl_lite.io import atomic_write_text
 
-__all__ = ["make_agent", "load_agent", "BACKEND_ALGOS"]
-
-BACKEND_ALGOS: dict[str, tuple[str, ...]] = {
-    "native": ("ppo", "ddqn"),
-    "sb3": ("ppo", "a2c", "ddpg", "td3", "sac", "dqn", "ddqn"),
-    "rllib": ("ppo", "dqn"),
-}
+__all__ = ["make_agent", "load_agent", "save_agent"]
 
 _META = "agent.json"
-
-
-def _check(cfg: AgentConfig) -> None:
-    allowed = BACKEND_ALGOS[cfg.backend]
-    if cfg.algo not in allowed:
-        raise ConfigError(
-            f"agent.algo '{cfg.algo}' is not available on backend '{cfg.backend}'; choose one of {', '.join(allowed)}"
-        )
-
-
-def _dataclass_config(cls: type, label: str, params: dict[str, Any], seed: int, exclude: set[str]) -> Any:
-    """A native agent's config dataclass from ``agent.params`` (unknown keys are a clear error)."""
-    names = {f.name for f in dataclasses.fields(cls)} - exclude
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise ConfigError(f"agent.params {unknown} are not {label} hyper-parameters; allowed: {', '.join(sorted(names))}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return cls(**values, seed=seed)
 
 
 def make_agent(config: Any, env: Any, seed: int = 0) -> Agent:
@@ -50,32 +26,14 @@ def make_agent(config: Any, env: Any, seed: int = 0) -> Agent:
         seed: seed of the agent (network initialisation, exploration).
     """
     cfg: AgentConfig = getattr(config, "agent", config)
-    _check(cfg)
-    if cfg.backend == "native" and cfg.algo == "ddqn":
-        from finrl_lite.agents.native.ddqn import DDQNConfig
-        from finrl_lite.agents.native.trading_ddqn import NativeDDQNAgent
-
-        return NativeDDQNAgent(
-            env, _dataclass_config(DDQNConfig, "native DDQN", cfg.params, seed, exclude={"seed", "total_steps"})
-        )
-    if cfg.backend == "native":
-        from finrl_lite.agents.native.ppo import NativePPO, PPOConfig
-
-        return NativePPO(env, _dataclass_config(PPOConfig, "native PPO", cfg.params, seed, exclude={"seed"}))
-    if cfg.backend == "sb3":
-        from finrl_lite.agents.sb3.agent import SB3Agent
-
-        return SB3Agent(cfg.algo, env, cfg.params, seed=seed)
-    from finrl_lite.agents.rllib.agent import RLlibAgent
-
-    return RLlibAgent(cfg.algo, env, cfg.params, seed=seed)
+    return BACKENDS.get(cfg.backend).make(cfg.algo, env, cfg.params, seed=seed)
 
 
 def save_agent(agent: Agent, cfg: AgentConfig, directory: str | Path) -> Path:
     """Save ``agent`` into ``directory`` with a small ``agent.json`` that :func:`load_agent` reads."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    name = {"native": "model.pt", "sb3": "model.zip", "rllib": "model"}[cfg.backend]
+    name = BACKENDS.get(cfg.backend).file_name
     agent.save(directory / name)
     atomic_write_text(directory / _META, json.dumps({"backend": cfg.backend, "algo": cfg.algo, "file": name}))
     return directory
@@ -88,19 +46,8 @@ def load_agent(directory: str | Path, env: Any = None) -> Agent:
     if not meta_path.is_file():
         raise ConfigError(f"{directory}: no saved agent here ({_META} missing)")
     meta = json.loads(meta_path.read_text())
-    path = directory / meta["file"]
-    if meta["backend"] == "native" and meta["algo"] == "ddqn":
-        from finrl_lite.agents.native.trading_ddqn import NativeDDQNAgent
-
-        return NativeDDQNAgent.load(path, env=env)
-    if meta["backend"] == "native":
-        from finrl_lite.agents.native.ppo import NativePPO
-
-        return NativePPO.load(path, env=env)
-    if meta["backend"] == "sb3":
-        from finrl_lite.agents.sb3.agent import SB3Agent
-
-        return SB3Agent.load(path, env=env)
-    from finrl_lite.agents.rllib.agent import RLlibAgent
-
-    return RLlibAgent.load(path, env=env)
+    try:
+        agent_class = BACKENDS.get(meta["backend"]).agent_class(meta["algo"])
+    except ConfigError as exc:
+        raise ConfigError(f"{meta_path}: {exc}") from None
+    return agent_class.load(directory / meta["file"], env=env)

@@ -1,21 +1,33 @@
-"""Data processors: sources, cleaning, indicators, risk features, splits, cache and `MarketData`."""
+"""Data processors: sources, cleaning, indicators, risk features, splits, cache and `MarketData`.
+
+The names below are imported on first use, so importing a submodule (the source registry that
+:mod:`finrl_lite.config` validates against) does not import numpy or pandas.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from finrl_lite.data_processors.market_data import MarketData, TorchMarketData
-from finrl_lite.data_processors.splits import DateRange, Splits
-
 if TYPE_CHECKING:
+    from finrl_lite.data_processors.market_data import MarketData, TorchMarketData
     from finrl_lite.data_processors.processor import DataProcessor, PreparedData, prepare_data
+    from finrl_lite.data_processors.splits import DateRange, Splits
 
 __all__ = ["DataProcessor", "DateRange", "MarketData", "PreparedData", "Splits", "TorchMarketData", "prepare_data"]
 
+_HOMES = {
+    "DataProcessor": "processor",
+    "PreparedData": "processor",
+    "prepare_data": "processor",
+    "MarketData": "market_data",
+    "TorchMarketData": "market_data",
+    "DateRange": "splits",
+    "Splits": "splits",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("DataProcessor", "PreparedData", "prepare_data"):
-        from finrl_lite.data_processors import processor
-
-        return getattr(processor, name)
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"finrl_lite.data_processors.{_HOMES[name]}"), name)
     raise AttributeError(f"module 'finrl_lite.data_processors' has no attribute '{name}'")

@@ -24,7 +24,7 @@ from finrl_lite.data_processors.indicators import check_indicator_names, compute
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.panel import to_wide, wide_to_columns
 from finrl_lite.data_processors.risk import turbulence
-from finrl_lite.data_processors.sources import make_source
+from finrl_lite.data_processors.sources import make_source, source_options
 from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
 from finrl_lite.data_processors.splits import Splits
 from finrl_lite.errors import DataError
@@ -43,7 +43,8 @@ class DataProcessor:
     """One data source plus the processing steps FinRL users know.
 
     Args:
-        source: ``synthetic`` (default), ``csv``, ``parquet``, ``yahoofinance`` or ``alpaca``.
+        source: a name of :data:`~finrl_lite.data_processors.sources.SOURCES`: ``synthetic`` (default), ``csv``,
+            ``parquet``, ``yahoofinance``, ``alpaca``, or a registered one.
         calendar: exchange_calendars name for cleaning; None: the source's default (XNYS; 24/7 for crypto).
         on_bad_rows: impossible bars are dropped and reported (``drop``) or raise (``error``).
         align_to_calendar: reindex every ticker on the calendar's bars.
@@ -201,16 +202,6 @@ class PreparedData:
     cache_path: Path | None
 
 
-def _source_options(cfg: Any) -> dict[str, Any]:
-    if cfg.source == "synthetic":
-        return cfg.synthetic.model_dump()
-    if cfg.source in ("csv", "parquet"):
-        return {"path": cfg.path}
-    if cfg.source == "yahoofinance":
-        return cfg.yahoofinance.model_dump()
-    return cfg.alpaca.model_dump()
-
-
 def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
     """Run the whole data pipeline for a config (``AppConfig`` or its ``DataConfig``).
 
@@ -218,7 +209,7 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
     is cached under ``data.cache.dir`` keyed by everything that shapes it.
     """
     cfg = getattr(config, "data", config)
-    options = _source_options(cfg)
+    options = source_options(cfg)
     dp = DataProcessor(
         cfg.source,
         calendar=cfg.cleaning.calendar,

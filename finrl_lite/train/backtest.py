@@ -95,7 +95,7 @@ def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
       fractional shares, short selling, T+1, execution, ruin), except the turbulence liquidation, which is the
       agent's risk overlay and not a rule of the market: a baseline is the strategy its name says.
     * ``portfolio`` configs: the portfolio environment's rules, which are fractional shares and its cost
-      (``buy_cost_pct``) on the traded notional of both sides, at its execution price; no minimum fee, slippage,
+      (``cost_pct``) on the traded notional of both sides, at its execution price; no minimum fee, slippage,
       lots or T+1 (the portfolio environment has none). The start is the portfolio's first bar: the warm-up and
       its covariance ``lookback``.
     """

@@ -16,7 +16,7 @@ __all__ = ["curves_frame", "plot_curves", "write_curves_csv"]
 
 def curves_frame(curves: Sequence[EquityCurve]) -> pd.DataFrame:
     """One column of values per curve, indexed by date."""
-    return pd.concat([pd.Series(c.values, index=pd.DatetimeIndex(c.dates), name=c.name) for c in curves], axis=1)
+    return pd.concat([pd.Series(c.values, index=pd.DatetimeIndex(c.dates), name=c.name) for c in curves], axis=1, sort=True)
 
 
 def write_curves_csv(curves: Sequence[EquityCurve], path: str | Path) -> Path:

@@ -177,12 +177,12 @@ def test_recycler_reuses_only_unreferenced_storage() -> None:
 
 
 def test_config_step_mode_reaches_the_environment(small_market: MarketData) -> None:
-    from finrl_lite.config import EnvConfig
+    from finrl_lite.config import PortfolioEnvConfig, StockTradingEnvConfig
     from finrl_lite.train.environment import make_env
 
-    assert make_env(EnvConfig(num_envs=4, episode_length=20), small_market).step_mode == "fused"
-    assert make_env(EnvConfig(num_envs=4, episode_length=20, step_mode="eager"), small_market).step_mode == "eager"
-    portfolio = EnvConfig(kind="portfolio", reward="log_return", num_envs=4, episode_length=20)
+    assert make_env(StockTradingEnvConfig(num_envs=4, episode_length=20), small_market).step_mode == "fused"
+    assert make_env(StockTradingEnvConfig(num_envs=4, episode_length=20, step_mode="eager"), small_market).step_mode == "eager"
+    portfolio = PortfolioEnvConfig(num_envs=4, episode_length=20)
     assert make_env(portfolio, small_market).step_mode == "eager"  # no fused kernel: auto falls back
 
 

@@ -1,0 +1,105 @@
+"""The agent backends ``agent.backend`` can name, each declared once as a :class:`AgentBackend` entry.
+
+Entries point at their implementation by import path, so this module imports neither torch, SB3 nor Ray;
+:mod:`finrl_lite.config` validates ``agent.backend`` and ``agent.algo`` against :data:`BACKENDS`, and
+:mod:`finrl_lite.agents.factory` builds, saves and loads through it. Adding a backend is one module (its
+agent class) plus one entry::
+
+    from finrl_lite.agents.backends import BACKENDS, AgentBackend
+
+    BACKENDS.register(AgentBackend(
+        name="mylib",
+        algos={"ppo": "mypkg.agent:MyAgent"},   # algo -> Agent class; MyAgent.load(path, env=) restores it
+        build="mypkg.agent:MyAgent",            # called as build(algo, env, params, seed=seed)
+        file_name="model.pt",
+    ))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from finrl_lite.errors import ConfigError
+from finrl_lite.registry import Registry, Target, resolve
+
+__all__ = ["AgentBackend", "BACKENDS"]
+
+
+@dataclass(frozen=True)
+class AgentBackend:
+    """One agent backend.
+
+    Attributes:
+        name: the ``agent.backend`` value.
+        algos: ``agent.algo`` value -> the agent class (import path or class) implementing
+            :class:`~finrl_lite.agents.base.Agent`; its classmethod ``load(path, env=)`` restores a saved agent.
+        build: callable ``(algo, env, params, seed=) -> Agent`` that builds a new agent on a torch vector
+            environment from ``agent.params`` (which it checks, naming the allowed keys).
+        file_name: the model's file (or folder) name inside a saved agent directory.
+        description: one line for messages and docs.
+    """
+
+    name: str
+    algos: Mapping[str, Target]
+    build: Target
+    file_name: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.algos:
+            raise ConfigError(f"agent backend '{self.name}' declares no algorithm")
+        if not self.file_name or Path(self.file_name).name != self.file_name:
+            raise ConfigError(f"agent backend '{self.name}': file_name must be a plain file name, got {self.file_name!r}")
+        object.__setattr__(self, "algos", MappingProxyType(dict(self.algos)))
+
+    def make(self, algo: str, env: Any, params: Mapping[str, Any], seed: int = 0) -> Any:
+        """A new agent of ``algo`` on ``env`` (the implementation is imported now)."""
+        self.agent_class(algo)  # refuses an algorithm the backend does not declare
+        return resolve(self.build)(algo, env, dict(params), seed=seed)
+
+    def agent_class(self, algo: str) -> Any:
+        """The agent class of ``algo`` (imported now)."""
+        if algo not in self.algos:
+            raise ConfigError(
+                f"agent.algo '{algo}' is not available on backend '{self.name}'; choose one of {', '.join(self.algos)}"
+            )
+        return resolve(self.algos[algo])
+
+
+_SB3_AGENT = "finrl_lite.agents.sb3.agent:SB3Agent"
+_RLLIB_AGENT = "finrl_lite.agents.rllib.agent:RLlibAgent"
+
+BACKENDS: Registry[AgentBackend] = Registry(
+    "agent backend",
+    [
+        AgentBackend(
+            name="native",
+            algos={
+                "ppo": "finrl_lite.agents.native.ppo:NativePPO",
+                "ddqn": "finrl_lite.agents.native.trading_ddqn:NativeDDQNAgent",
+            },
+            build="finrl_lite.agents.native.build:build_native_agent",
+            file_name="model.pt",
+            description="on-device torch agents that read the batched environment's tensors directly",
+        ),
+        AgentBackend(
+            name="sb3",
+            algos=dict.fromkeys(("ppo", "a2c", "ddpg", "td3", "sac", "dqn", "ddqn"), _SB3_AGENT),
+            build=_SB3_AGENT,
+            file_name="model.zip",
+            description="stable-baselines3 algorithms through the SB3 vector-env adapter",
+        ),
+        AgentBackend(
+            name="rllib",
+            algos=dict.fromkeys(("ppo", "dqn"), _RLLIB_AGENT),
+            build=_RLLIB_AGENT,
+            file_name="model",
+            description="Ray RLlib (new API stack); needs the rllib extra",
+        ),
+    ],
+)
+"""Every agent backend, by name."""

@@ -297,9 +297,9 @@ class DoubleDQN:
         """Train on ``env`` for ``total_steps`` more batched steps (``config.total_steps`` when None).
 
         The schedule spans this call's budget counted on from the global step, as SB3's
-        ``reset_num_timesteps=False``: ``horizon = num_steps + total_steps``, epsilon follows ``num_steps`` over
-        it, and rounds (``train_frequency`` steps, then the updates) are counted from the global step too, so
-        learning the rest of an interrupted budget from a checkpoint continues the same schedule.
+        ``reset_num_timesteps=False``: ``horizon = num_steps + total_steps`` and epsilon follows ``num_steps``
+        over it. A checkpoint taken from ``callback`` falls between rounds (``train_frequency`` steps, then the
+        updates), so learning the rest of an interrupted budget from it continues the same schedule.
 
         Args:
             env: A batched torch environment with discrete actions; reset on the first call only (later calls
@@ -340,11 +340,12 @@ class DoubleDQN:
             if self.num_steps >= cfg.learning_starts and self.buffer.size >= cfg.batch_size:
                 for _ in range(cfg.gradient_steps):
                     loss = self.update(self.buffer.sample(cfg.batch_size, self.generator))
+            reward_total, loss_value = torch.stack([reward_sum, loss.to(reward_sum.dtype)]).tolist()  # the host read
             summary = {
                 "step": float(self.num_steps),
                 "epsilon": self.epsilon(),
-                "mean_reward": float(reward_sum) / n_round,
-                "loss": float(loss),
+                "mean_reward": reward_total / n_round,
+                "loss": loss_value,
             }
             history.append(summary)
             logger.info(

@@ -51,8 +51,7 @@ def test_tiny_budget_and_save_load(algo: str, market: MarketData, tmp_path: Path
     np.testing.assert_array_equal(loaded.predict(obs), action)
     torch_action = loaded.predict(torch.as_tensor(obs))
     assert isinstance(torch_action, torch.Tensor)
-    if algo in ("ppo", "a2c"):
-        assert seen  # progress reported after each rollout
+    assert seen and seen[-1] == agent.num_timesteps >= 64  # progress reported after each update, the last at the end
 
 
 def test_unknown_hyperparameter_is_a_clear_error(market: MarketData) -> None:
@@ -99,5 +98,5 @@ def test_resume_keeps_the_timestep_count_and_schedule(market: MarketData, tmp_pa
     assert resumed.model.exploration_rate == straight.model.exploration_rate  # the schedule went on too
     for key, value in straight.model.policy.state_dict().items():
         torch.testing.assert_close(resumed.model.policy.state_dict()[key], value, rtol=0, atol=0, msg=key)
-    straight.save(tmp_path / "lean.zip")
-    assert not (tmp_path / "lean.state.pkl").exists()  # only a checkpoint carries the training state
+    resumed.save(tmp_path / "m.zip")  # over the checkpoint: its training state goes with it
+    assert not (tmp_path / "m.state.pkl").exists()  # only a checkpoint carries the training state

@@ -185,6 +185,8 @@ class SB3Agent:
         if training_state:
             with atomic_path(_state_path(path)) as tmp, open(tmp, "wb") as handle:
                 pickle.dump(self._training_state(), handle)
+        else:  # a stale one would make load continue from another run's random states and buffer
+            _state_path(path).unlink(missing_ok=True)
         atomic_write_text(
             path.with_suffix(".json"), json.dumps({"backend": "sb3", "algo": self.algo, "params": self.params}, default=str)
         )

@@ -128,6 +128,20 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path
     assert _has_training_state(run / "seed_0" / "checkpoint") and not _has_training_state(run / "seed_0" / "model")
 
 
+def test_resume_without_the_env_snapshot_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "train.total_timesteps=256", "train.checkpoint_every=64", "train.eval_splits=[test]")
+    run = tmp_path / "r"
+
+    def interrupt(seed: int, progress) -> None:  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, run, hook=interrupt)
+    (run / "seed_0" / "checkpoint" / "env.pt").unlink()
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 2 and "no env.pt" in result.output and "progress.json" in result.output
+
+
 def test_checkpoints_follow_multiples_of_checkpoint_every(tmp_path: Path) -> None:
     # iterations of 64 steps (4 envs x 16); a checkpoint at the first iteration that passes each multiple of 96
     cfg = _cfg(tmp_path, "train.total_timesteps=512", "train.checkpoint_every=96", "train.eval_splits=[test]")

@@ -176,8 +176,10 @@ def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: 
 def _restore_env(env: Any, checkpoint: Path) -> None:
     path = checkpoint / _ENV_SNAPSHOT
     if not path.is_file():
-        logger.warning("%s: no environment snapshot; training continues from a reset environment", checkpoint)
-        return
+        raise ConfigError(
+            f"{checkpoint}: no {_ENV_SNAPSHOT} (the training environment's snapshot), so training cannot continue "
+            f"exactly; delete {checkpoint} and {checkpoint.parent / 'progress.json'} to train this seed from the start"
+        )
     env.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 

@@ -227,7 +227,12 @@ class TrainConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds; several give a mean and 95% CI.")
     train_split: str = Field("train", description="Split the agent learns on.")
     eval_splits: list[str] = Field(default_factory=lambda: ["validation", "test"], description="Splits evaluated after training.")
-    checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps (0: only at the end).")
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="Checkpoint (agent, training state, env snapshot) after the first iteration past each multiple of "
+        "this many steps; `train --resume` continues from it exactly (0: no checkpoints).",
+    )
     baselines: list[str] = Field(
         default_factory=lambda: ["buy_and_hold", "equal_weight_index", "min_variance", "indicator_crossover"],
         description="Baselines evaluated beside the agent.",

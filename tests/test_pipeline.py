@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from finrl_lite.cli import app
@@ -79,24 +80,84 @@ def test_several_seeds_give_a_confidence_interval(tmp_path: Path) -> None:
     assert sharpe["n"] == 2 and sharpe["low"] <= sharpe["mean"] <= sharpe["high"] and len(sharpe["values"]) == 2
 
 
-def test_resume_after_an_interruption(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, "train.total_timesteps=512", "train.checkpoint_every=128", "train.eval_splits=[test]")
+DDQN = ["agent.algo=ddqn", "agent.params={batch_size: 16, buffer_size: 300, train_frequency: 4, gradient_steps: 2}"]
+SB3_A2C = ["agent.backend=sb3", "agent.algo=a2c", "agent.params={n_steps: 8}"]
+SB3_DQN = ["agent.backend=sb3", "agent.algo=dqn", "agent.params={learning_starts: 32, batch_size: 16, buffer_size: 1000}"]
+
+
+def _weights(agent) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    module = agent.model.policy if hasattr(agent, "model") else agent.ddqn.q if hasattr(agent, "ddqn") else agent.policy
+    return module.state_dict()
+
+
+def _has_training_state(model_dir: Path) -> bool:
+    if (model_dir / "model.zip").is_file():
+        return (model_dir / "model.state.pkl").is_file()
+    return "training_state" in torch.load(model_dir / "model.pt", weights_only=True)
+
+
+@pytest.mark.parametrize(
+    ("agent", "total"),
+    [([], 512), (DDQN, 512), (SB3_A2C, 256), (SB3_DQN, 256)],
+    ids=["native_ppo", "native_ddqn", "sb3_a2c", "sb3_dqn"],
+)
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path, agent: list[str], total: int) -> None:
+    every = total // 4
+    cfg = _cfg(tmp_path, f"train.total_timesteps={total}", f"train.checkpoint_every={every}", "train.eval_splits=[test]", *agent)
+    straight = tmp_path / "straight"
+    train_run(cfg, straight)
     run = tmp_path / "r"
 
     def interrupt(seed: int, progress) -> None:  # noqa: ANN001
-        if progress.steps >= 256:
+        if progress.steps >= total // 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, run, hook=interrupt)
     saved = json.loads((run / "seed_0" / "progress.json").read_text())
-    assert saved == {"steps": 256, "done": False} and (run / "seed_0" / "checkpoint" / "agent.json").is_file()
+    assert saved == {"steps": total // 2, "done": False} and (run / "seed_0" / "checkpoint" / "env.pt").is_file()
     result = runner.invoke(app, ["train", "--resume", str(run)])
     assert result.exit_code == 0, result.output
-    assert json.loads((run / "seed_0" / "progress.json").read_text()) == {"steps": 512, "done": True}
+    assert f"{total}/{total}" in result.output  # the progress bar counts the steps before the interruption too
+    assert json.loads((run / "seed_0" / "progress.json").read_text()) == {"steps": total, "done": True}
     from finrl_lite.agents.factory import load_agent
 
-    assert load_agent(run / "seed_0" / "model").num_timesteps == 512  # type: ignore[attr-defined]
+    resumed, uninterrupted = load_agent(run / "seed_0" / "model"), load_agent(straight / "seed_0" / "model")
+    assert resumed.num_timesteps == uninterrupted.num_timesteps == total  # type: ignore[attr-defined]
+    for key, value in _weights(uninterrupted).items():
+        torch.testing.assert_close(_weights(resumed)[key], value, rtol=0, atol=0, msg=key)
+    for name in ("metrics.json", "seed_0/metrics.json"):
+        assert json.loads((run / name).read_text()) == json.loads((straight / name).read_text()), name
+    # only the checkpoint holds the training state (replay buffer, current observation...), not the final model
+    assert _has_training_state(run / "seed_0" / "checkpoint") and not _has_training_state(run / "seed_0" / "model")
+
+
+def test_resume_without_the_env_snapshot_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "train.total_timesteps=256", "train.checkpoint_every=64", "train.eval_splits=[test]")
+    run = tmp_path / "r"
+
+    def interrupt(seed: int, progress) -> None:  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, run, hook=interrupt)
+    (run / "seed_0" / "checkpoint" / "env.pt").unlink()
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 2 and "no env.pt" in result.output and "progress.json" in result.output
+
+
+def test_checkpoints_follow_multiples_of_checkpoint_every(tmp_path: Path) -> None:
+    # iterations of 64 steps (4 envs x 16); a checkpoint at the first iteration that passes each multiple of 96
+    cfg = _cfg(tmp_path, "train.total_timesteps=512", "train.checkpoint_every=96", "train.eval_splits=[test]")
+    run, checkpoints = tmp_path / "r", []
+
+    def record(seed: int, progress) -> None:  # noqa: ANN001
+        saved = json.loads((run / "seed_0" / "progress.json").read_text()) if (run / "seed_0" / "progress.json").is_file() else {}
+        if saved.get("steps") == progress.steps:
+            checkpoints.append(progress.steps)
+
+    train_run(cfg, run, hook=record)
+    assert checkpoints == [128, 192, 320, 384, 512]
 
 
 def test_sb3_backend_through_the_pipeline(tmp_path: Path) -> None:

@@ -297,7 +297,7 @@ class EqualWeightAgent:
     def predict(self, obs: Any, deterministic: bool = True) -> Any:
         return torch.full((obs.shape[0], 3), self.weight, dtype=torch.float64)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, training_state: bool = False) -> Path:
         Path(path).write_text(json.dumps({"weight": self.weight}))
         return Path(path)
 

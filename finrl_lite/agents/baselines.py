@@ -75,7 +75,8 @@ class WeightStrategy:
         """Rule-based: nothing to learn."""
         return self
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, training_state: bool = False) -> Path:
+        """Rule-based: the name and parameters are the whole state."""
         return atomic_write_text(path, json.dumps({"baseline": self.name, "params": asdict(self)}))
 
     @classmethod

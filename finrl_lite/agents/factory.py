@@ -29,12 +29,16 @@ def make_agent(config: Any, env: Any, seed: int = 0) -> Agent:
     return BACKENDS.get(cfg.backend).make(cfg.algo, env, cfg.params, seed=seed)
 
 
-def save_agent(agent: Agent, cfg: AgentConfig, directory: str | Path) -> Path:
-    """Save ``agent`` into ``directory`` with a small ``agent.json`` that :func:`load_agent` reads."""
+def save_agent(agent: Agent, cfg: AgentConfig, directory: str | Path, training_state: bool = False) -> Path:
+    """Save ``agent`` into ``directory`` with a small ``agent.json`` that :func:`load_agent` reads.
+
+    ``training_state`` makes it a checkpoint: the agent also writes what continuing training exactly needs
+    (replay buffer, current observation...; see each backend's ``save``).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = BACKENDS.get(cfg.backend).file_name
-    agent.save(directory / name)
+    agent.save(directory / name, training_state=training_state)
     atomic_write_text(directory / _META, json.dumps({"backend": cfg.backend, "algo": cfg.algo, "file": name}))
     return directory
 

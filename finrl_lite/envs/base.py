@@ -192,6 +192,52 @@ class BatchedEnv:
         self.state, obs, reward, terminated, truncated, info = out
         return obs, reward, terminated, truncated, info._asdict()
 
+    # ------------------------------------------------------------------ snapshot (exact resume)
+    def state_dict(self) -> dict[str, Any]:
+        """A snapshot from which :meth:`load_state_dict` continues identically.
+
+        Returns:
+            ``{"num_envs", "device", "state", "generator"}``: the state NamedTuple's tensors cloned to the CPU (a dict by
+            field name; None before the first :meth:`reset`) and the key generator's state. Subclasses with more
+            mutable state extend both methods.
+        """
+        state = (
+            None
+            if self.state is None
+            else {name: value.detach().to("cpu", copy=True) for name, value in self.state._asdict().items()}
+        )
+        return {"num_envs": self.num_envs, "device": self.device.type, "state": state, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, snapshot: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` of an environment built with the same settings and data.
+
+        Raises:
+            ConfigError: the snapshot is of another batch size, device type, state type or shape.
+        """
+        name = type(self).__name__
+        if snapshot["num_envs"] != self.num_envs:
+            raise ConfigError(f"{name} snapshot holds {snapshot['num_envs']} environments; this one has {self.num_envs}")
+        if snapshot["device"] != self.device.type:  # generator states differ between device types
+            raise ConfigError(f"{name} snapshot was taken on {snapshot['device']}; this environment runs on {self.device.type}")
+        saved = snapshot["state"]
+        if saved is None:
+            self.state = None
+        else:
+            template = self.state if self.state is not None else self._reset_state(None)[0]  # the generator is set below
+            if set(saved) != set(template._fields):
+                raise ConfigError(f"{name} snapshot has state fields {sorted(saved)}; expected {sorted(template._fields)}")
+            fields = {}
+            for field, current in template._asdict().items():
+                value = saved[field]
+                if value.shape != current.shape or value.dtype != current.dtype:
+                    raise ConfigError(
+                        f"{name} snapshot field '{field}' is {value.dtype} {tuple(value.shape)}; "
+                        f"this environment's is {current.dtype} {tuple(current.shape)} (other settings or data?)"
+                    )
+                fields[field] = value.to(self.device, copy=True)
+            self.state = type(template)(**fields)
+        self.generator.set_state(snapshot["generator"])
+
 
 def where_state(mask: torch.Tensor, a: Any, b: Any) -> Any:
     """Per environment: the NamedTuple state ``a`` where ``mask [B]`` else ``b`` (branch-free)."""

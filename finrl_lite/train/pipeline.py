@@ -8,7 +8,8 @@ Run directory::
       metrics.json         per split and curve: mean and 95% CI over seeds of every metric
       seed_<k>/
         model/             the trained agent (agent.json says how to load it)
-        checkpoint/        the latest periodic checkpoint (for --resume)
+        checkpoint/        the latest periodic checkpoint (for --resume): the agent with its training
+                           state and env.pt, the training environment's snapshot
         progress.json      steps learned, and whether training finished
         metrics.json       per split: metrics of the agent and of every baseline
         equity_<split>.csv equity curves; report_<split>.png plots
@@ -23,6 +24,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from finrl_lite.agents.base import Agent, TrainProgress
 from finrl_lite.agents.baselines import make_baseline
@@ -40,6 +43,8 @@ from finrl_lite.train.report import plot_curves, write_curves_csv
 __all__ = ["ProgressHook", "aggregate_metrics", "backtest_run", "baseline_curves", "evaluate_split", "train_run"]
 
 logger = logging.getLogger(__name__)
+
+_ENV_SNAPSHOT = "env.pt"
 
 ProgressHook = Callable[[int, TrainProgress], None]
 """Called with (seed, progress) after each training iteration; the CLI draws its progress bar from it."""
@@ -126,20 +131,27 @@ def _train_seed(
         agent = load_agent(directory / "model", env=train_env)
         logger.info("seed %d: training already finished, evaluating", seed)
     else:
-        resuming = progress["steps"] > 0 and (directory / "checkpoint" / "agent.json").is_file()
-        agent = load_agent(directory / "checkpoint", env=train_env) if resuming else make_agent(cfg, train_env, seed=seed)
-        remaining = cfg.train.total_timesteps - _agent_steps(agent)
+        checkpoint = directory / "checkpoint"
+        resuming = progress["steps"] > 0 and (checkpoint / "agent.json").is_file()
         if resuming:
-            logger.info("seed %d: resuming after %d steps", seed, progress["steps"])
-        next_checkpoint = [progress["steps"] + cfg.train.checkpoint_every if cfg.train.checkpoint_every else None]
+            _restore_env(train_env, checkpoint)
+            agent = load_agent(checkpoint, env=train_env)
+            logger.info("seed %d: resuming after %d steps", seed, _agent_steps(agent))
+        else:
+            agent = make_agent(cfg, train_env, seed=seed)
+        total, every = cfg.train.total_timesteps, cfg.train.checkpoint_every
+        remaining = total - _agent_steps(agent)
+        last_checkpoint = [_agent_steps(agent)]
 
         def on_iteration(p: TrainProgress) -> None:  # p.steps counts every step the agent ever learned from
-            if next_checkpoint[0] is not None and p.steps >= next_checkpoint[0]:
-                _checkpoint(agent, cfg, directory, p.steps)
-                next_checkpoint[0] = p.steps + cfg.train.checkpoint_every
+            if every and p.steps // every > last_checkpoint[0] // every:  # passed a multiple of checkpoint_every
+                _checkpoint(agent, train_env, cfg, directory, p.steps)
+                last_checkpoint[0] = p.steps
             if hook is not None:
-                hook(seed, TrainProgress(p.steps, cfg.train.total_timesteps, p.steps_per_second, p.episode_return, p.extra))
+                hook(seed, TrainProgress(p.steps, total, p.steps_per_second, p.episode_return, p.extra))
 
+        if hook is not None and resuming:  # the progress bar starts where the checkpoint stands
+            hook(seed, TrainProgress(_agent_steps(agent), total, 0.0, float("nan"), {}))
         if remaining > 0:
             agent.learn(remaining, callback=on_iteration)
         save_agent(agent, cfg.agent, directory / "model")
@@ -153,15 +165,16 @@ def _train_seed(
 
 
 def _agent_steps(agent: Agent) -> int:
-    model = getattr(agent, "model", agent)
-    return int(getattr(model, "num_timesteps", 0))
+    return int(getattr(agent, "num_timesteps", 0))
 
 
-def _checkpoint(agent: Agent, cfg: AppConfig, directory: Path, steps: int) -> None:
-    """Replace ``checkpoint/`` with the current agent (written beside it first, then swapped in)."""
+def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: int) -> None:
+    """Replace ``checkpoint/`` with the agent and its training state, and the training environment's snapshot
+    (``env.pt``), written beside it first, then swapped in: together they continue training exactly."""
     staging = directory / "checkpoint.new"
     shutil.rmtree(staging, ignore_errors=True)
-    save_agent(agent, cfg.agent, staging)
+    save_agent(agent, cfg.agent, staging, training_state=True)
+    torch.save(env.state_dict(), staging / _ENV_SNAPSHOT)
     final = directory / "checkpoint"
     old = directory / "checkpoint.old"
     shutil.rmtree(old, ignore_errors=True)
@@ -171,6 +184,16 @@ def _checkpoint(agent: Agent, cfg: AppConfig, directory: Path, steps: int) -> No
     shutil.rmtree(old, ignore_errors=True)
     _write_json(directory / "progress.json", {"steps": steps, "done": False})
     logger.info("checkpoint at %d steps", steps)
+
+
+def _restore_env(env: Any, checkpoint: Path) -> None:
+    path = checkpoint / _ENV_SNAPSHOT
+    if not path.is_file():
+        raise ConfigError(
+            f"{checkpoint}: no {_ENV_SNAPSHOT} (the training environment's snapshot), so training cannot continue "
+            f"exactly; delete {checkpoint} and {checkpoint.parent / 'progress.json'} to train this seed from the start"
+        )
+    env.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def aggregate_metrics(per_seed: dict[int, dict[str, dict[str, dict[str, float]]]]) -> dict[str, Any]:

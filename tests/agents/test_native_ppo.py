@@ -1,12 +1,16 @@
-"""Native PPO: GAE against a hand computation, a tiny-budget run, save/load, determinism."""
+"""Native PPO: GAE against a hand computation, a tiny-budget run, save/load, determinism, exact resume, diagnostics."""
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
-from finrl_lite.agents.native.ppo import NativePPO, PPOConfig, RunningNorm, compute_gae
+from finrl_lite.agents.native.ppo import NativePPO, PPOConfig, RunningNorm, compute_gae, explained_variance
 
 
 def test_gae_matches_hand_computation() -> None:
@@ -80,3 +84,75 @@ def test_same_seed_same_weights() -> None:
         agent = NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 3)
         runs.append(torch.cat([p.detach().flatten() for p in agent.policy.parameters()]))
     assert torch.equal(runs[0], runs[1])
+
+
+def test_building_and_training_leave_the_global_rng_alone() -> None:
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 2)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_learn_resumes_exactly(tmp_path: Path) -> None:
+    cfg = PPOConfig(num_steps=8, seed=2, learning_rate=1e-3)
+    straight, lrs = NativePPO(_TargetEnv(), cfg), []
+    straight.learn(8 * 8 * 4, callback=lambda p: lrs.append(p.extra["learning_rate"]))
+    assert lrs == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
+
+    env = _TargetEnv()
+    agent = NativePPO(env, cfg)
+
+    def interrupt(p) -> None:  # noqa: ANN001
+        if p.steps == 8 * 8 * 2:
+            agent.save(tmp_path / "checkpoint.pt", training_state=True)
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        agent.learn(8 * 8 * 4, callback=interrupt)
+    env_copy = _TargetEnv()
+    env_copy.t = env.t.clone()  # the env's own snapshot
+    resumed, resumed_lrs = NativePPO.load(tmp_path / "checkpoint.pt", env=env_copy), []
+    assert resumed.num_timesteps == 128 and resumed.schedule_horizon == 256
+    resumed.learn(256 - resumed.num_timesteps, callback=lambda p: resumed_lrs.append(p.extra["learning_rate"]))
+    assert resumed_lrs == lrs[2:]
+    for a, b in zip(resumed.policy.state_dict().values(), straight.policy.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # weights and the running normalisation
+    assert resumed.recent_returns == straight.recent_returns
+    assert torch.equal(resumed.generator.get_state(), straight.generator.get_state())
+    lean = torch.load(straight.save(tmp_path / "model.pt"), weights_only=True)
+    assert "training_state" not in lean and lean["num_timesteps"] == 256
+
+
+def test_explained_variance_by_hand() -> None:
+    values, returns = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([1.5, 2.0, 2.5, 5.0])
+    # Var(returns) = 7.25 / 4; returns - values = [0.5, 0, -0.5, 1] with Var = 1.25 / 4 (population variances)
+    assert float(explained_variance(values, returns)) == pytest.approx(1.0 - 1.25 / 7.25)
+    y, y_hat = returns.numpy(), values.numpy()
+    assert float(explained_variance(values, returns)) == pytest.approx(1.0 - np.var(y - y_hat) / np.var(y))  # CleanRL's
+    assert float(explained_variance(returns, returns)) == 1.0
+    assert math.isnan(float(explained_variance(values, torch.full((4,), 2.0))))  # constant returns
+
+
+def test_update_diagnostics_and_target_kl(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = PPOConfig(num_steps=16, update_epochs=4, learning_rate=3e-3, seed=1)
+    seen: list[dict[str, float]] = []
+    with caplog.at_level(logging.INFO, logger="finrl_lite.agents.native.ppo"):
+        NativePPO(_TargetEnv(), cfg).learn(8 * 16 * 4, callback=lambda p: seen.append(p.extra))
+    assert len(seen) == 4 and "approx-KL" in caplog.text and "explained variance" in caplog.text
+    for extra in seen:
+        assert extra["epochs"] == 4
+        assert 0.0 <= extra["clip_fraction"] <= 1.0 and extra["approx_kl"] >= 0.0
+        assert math.isfinite(extra["explained_variance"]) and extra["explained_variance"] <= 1.0
+    assert max(e["clip_fraction"] for e in seen) > 0.0 and max(e["approx_kl"] for e in seen) > 0.0
+
+    early: list[dict[str, float]] = []
+    target = 1e-6
+    NativePPO(_TargetEnv(), PPOConfig(**{**cfg.__dict__, "target_kl": target})).learn(
+        8 * 16 * 4, callback=lambda p: early.append(p.extra)
+    )
+    assert [e["epochs"] for e in early] == [1, 1, 1, 1]  # stopped after the first epoch each time
+    assert all(e["approx_kl"] > target for e in early)  # the number that stopped it

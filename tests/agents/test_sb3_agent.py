@@ -51,8 +51,7 @@ def test_tiny_budget_and_save_load(algo: str, market: MarketData, tmp_path: Path
     np.testing.assert_array_equal(loaded.predict(obs), action)
     torch_action = loaded.predict(torch.as_tensor(obs))
     assert isinstance(torch_action, torch.Tensor)
-    if algo in ("ppo", "a2c"):
-        assert seen  # progress reported after each rollout
+    assert seen and seen[-1] == agent.num_timesteps >= 64  # progress reported after each update, the last at the end
 
 
 def test_unknown_hyperparameter_is_a_clear_error(market: MarketData) -> None:
@@ -66,3 +65,38 @@ def test_discrete_actions_map_to_single_trades() -> None:
     box = discrete_to_box(torch.tensor([0, 1, 3, 4, 6]), 3)
     expected = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 0, 1], [-1, 0, 0], [0, 0, -1]], dtype=torch.float64)
     torch.testing.assert_close(box, expected)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_keeps_the_timestep_count_and_schedule(market: MarketData, tmp_path: Path) -> None:
+    params = SMALL["dqn"] | {"exploration_fraction": 0.5, "train_freq": 4}  # rollouts of 4 steps x 2 envs
+    straight, totals = SB3Agent("dqn", _env(market), params, seed=0), []
+    straight.learn(96, callback=lambda p: totals.append((p.steps, p.total_steps)))
+    assert totals == [(8 * k, 96) for k in range(1, 13)]  # after every update, against the whole budget
+
+    env = _env(market)
+    agent = SB3Agent("dqn", env, params, seed=0)
+
+    def interrupt(p) -> None:  # noqa: ANN001
+        if p.steps == 48:
+            agent.save(tmp_path / "m.zip", training_state=True)
+            torch.save(env.state_dict(), tmp_path / "env.pt")
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        agent.learn(96, callback=interrupt)
+    env_copy = _env(market)
+    env_copy.load_state_dict(torch.load(tmp_path / "env.pt", weights_only=True))
+    resumed, resumed_totals = SB3Agent.load(tmp_path / "m.zip", env=env_copy), []
+    assert resumed.num_timesteps == 48 and resumed.model.replay_buffer.size() == 48 // 2
+    resumed.learn(96 - resumed.num_timesteps, callback=lambda p: resumed_totals.append((p.steps, p.total_steps)))
+    assert resumed_totals == totals[6:]  # the count goes on, the budget is the same
+    assert resumed.num_timesteps == straight.num_timesteps == 96
+    assert resumed.model.exploration_rate == straight.model.exploration_rate  # the schedule went on too
+    for key, value in straight.model.policy.state_dict().items():
+        torch.testing.assert_close(resumed.model.policy.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    resumed.save(tmp_path / "m.zip")  # over the checkpoint: its training state goes with it
+    assert not (tmp_path / "m.state.pkl").exists()  # only a checkpoint carries the training state

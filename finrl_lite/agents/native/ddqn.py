@@ -20,6 +20,11 @@ Double DQN target (van Hasselt et al., 2016)::
 observation (``info["final_obs"]`` when the env provides one). Target network: Polyak averaging
 ``theta_target <- tau * theta + (1 - tau) * theta_target`` every ``target_update_interval`` gradient
 steps (``tau = 1`` is a hard copy).
+
+Exact resume: epsilon follows the global step over the schedule horizon (see :meth:`DoubleDQN.learn`),
+and ``save(path, training_state=True)`` adds the replay buffer and the current observation to the
+networks, optimizer, counters and generator state, so that training continues exactly from it given
+the environment's own snapshot.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
+
+from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
+from finrl_lite.errors import ConfigError
+from finrl_lite.io import atomic_path
 
 __all__ = [
     "BatchedTorchEnv",
@@ -69,7 +78,7 @@ class DDQNConfig:
     """Double DQN hyper-parameters (units: env steps are batched steps of all ``num_envs`` rows)."""
 
     total_steps: int = 10_000
-    """Batched environment steps of training."""
+    """Batched environment steps of a :meth:`DoubleDQN.learn` call that names no budget."""
     hidden: Sequence[int] = field(default_factory=lambda: (128, 128))
     """Hidden layer widths of the Q-network (ReLU MLP)."""
     learning_rate: float = 5e-4
@@ -89,7 +98,7 @@ class DDQNConfig:
     eps_end: float = 0.05
     """Final epsilon."""
     eps_fraction: float = 0.5
-    """Fraction of ``total_steps`` over which epsilon decays linearly."""
+    """Fraction of the schedule horizon (the training budget) over which epsilon decays linearly."""
     learning_starts: int = 0
     """Batched env steps collected before the first gradient step."""
     train_frequency: int = 1
@@ -104,10 +113,11 @@ class DDQNConfig:
     """Seed of the network initialisation, exploration and replay sampling."""
 
 
-def linear_epsilon(step: int, cfg: DDQNConfig) -> float:
-    """Epsilon after ``step`` batched env steps: linear from ``eps_start`` to ``eps_end`` over ``eps_fraction``."""
-    horizon = max(1.0, cfg.eps_fraction * cfg.total_steps)
-    frac = min(1.0, step / horizon)
+def linear_epsilon(step: int, cfg: DDQNConfig, horizon: int | None = None) -> float:
+    """Epsilon after ``step`` batched env steps: linear from ``eps_start`` to ``eps_end`` over the first
+    ``eps_fraction`` of ``horizon`` batched steps (``cfg.total_steps`` when None)."""
+    decay = max(1.0, cfg.eps_fraction * (cfg.total_steps if horizon is None else horizon))
+    frac = min(1.0, step / decay)
     return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
 
 
@@ -159,6 +169,23 @@ class ReplayBuffer:
         self.pos = 0
         self.size = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """The stored transitions (only the filled rows, on the CPU) and the write position."""
+        fields = ("obs", "next_obs", "action", "reward", "terminated")
+        return {"pos": self.pos, "size": self.size} | {f: getattr(self, f)[: self.size].cpu() for f in fields}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Refill from :meth:`state_dict` (of a buffer with the same capacity and observation width)."""
+        size = int(saved["size"])
+        if size > self.capacity or saved["obs"].shape[1:] != self.obs.shape[1:]:
+            raise ConfigError(
+                f"replay buffer of {size} transitions of width {tuple(saved['obs'].shape[1:])} does not fit "
+                f"capacity {self.capacity}, width {tuple(self.obs.shape[1:])}"
+            )
+        for f in ("obs", "next_obs", "action", "reward", "terminated"):
+            getattr(self, f)[:size] = saved[f].to(self.obs.device)
+        self.pos, self.size = int(saved["pos"]), size
+
     def add(self, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor, terminated: Tensor) -> None:
         """Append ``N`` transitions (wrapping around; host-side index arithmetic only)."""
         n = obs.shape[0]
@@ -204,18 +231,28 @@ class DoubleDQN:
         self.cfg = config or DDQNConfig()
         self.device = torch.device(device)
         self.obs_size, self.num_actions = obs_size, num_actions
-        with torch.random.fork_rng(devices=[]):  # seeded network init; the caller's global RNG is untouched
-            torch.manual_seed(self.cfg.seed)
+        with seeded_init(self.cfg.seed):  # the caller's global RNG is left as it was
             self.q = QNetwork(obs_size, num_actions, self.cfg.hidden).to(self.device)
-        self.q_target = QNetwork(obs_size, num_actions, self.cfg.hidden).to(self.device)
+            self.q_target = QNetwork(obs_size, num_actions, self.cfg.hidden).to(self.device)
         self.q_target.load_state_dict(self.q.state_dict())
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.cfg.learning_rate)
-        self.generator = torch.Generator(device=self.device)
+        self.generator = torch.Generator(device=self.device)  # exploration and replay sampling
         self.generator.manual_seed(self.cfg.seed + 1)
         self.buffer: ReplayBuffer | None = None
         self.gradient_updates = 0
+        self.num_steps = 0
+        """Batched environment steps learned from, over every :meth:`learn` call."""
+        self.num_transitions = 0
+        """Transitions collected (``num_envs`` per batched step)."""
+        self.horizon = 0
+        """Global batched step at which the current schedule ends (set by :meth:`learn`)."""
+        self._obs: Tensor | None = None
 
     # ------------------------------------------------------------------ acting
+
+    def epsilon(self) -> float:
+        """Exploration rate of the next step (the global step on the current schedule)."""
+        return linear_epsilon(self.num_steps, self.cfg, self.horizon or None)
 
     @torch.no_grad()
     def act(self, obs: Tensor, epsilon: float = 0.0) -> Tensor:
@@ -255,53 +292,66 @@ class DoubleDQN:
         env: BatchedTorchEnv,
         seed: int | None = None,
         callback: Callable[[dict[str, float]], None] | None = None,
+        total_steps: int | None = None,
     ) -> list[dict[str, float]]:
-        """Train on ``env`` for ``config.total_steps`` batched steps.
+        """Train on ``env`` for ``total_steps`` more batched steps (``config.total_steps`` when None).
+
+        The schedule spans this call's budget counted on from the global step, as SB3's
+        ``reset_num_timesteps=False``: ``horizon = num_steps + total_steps`` and epsilon follows ``num_steps``
+        over it. A checkpoint taken from ``callback`` falls between rounds (``train_frequency`` steps, then the
+        updates), so learning the rest of an interrupted budget from it continues the same schedule.
 
         Args:
-            env: A batched torch environment with discrete actions.
+            env: A batched torch environment with discrete actions; reset on the first call only (later calls
+                and a model loaded with its training state continue from the current observation).
             seed: Passed to ``env.reset``.
             callback: Called after every round with that round's summary (``step``, ``epsilon``,
                 ``mean_reward``, ``loss``); it may raise to stop training.
+            total_steps: Batched env steps to learn from.
 
         Returns:
             One summary dict per round (the host reads the round's numbers once per round).
         """
         cfg = self.cfg
+        self.horizon = self.num_steps + (cfg.total_steps if total_steps is None else total_steps)
         if self.buffer is None:
             self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_size, self.device)
-        obs = env.reset(seed=seed).to(self.device, torch.float32)
+        if self._obs is None:
+            self._obs = env.reset(seed=seed).to(self.device, torch.float32)
         history: list[dict[str, float]] = []
-        step = 0
-        while step < cfg.total_steps:
+        while self.num_steps < self.horizon:
             # 1. collect train_frequency batched steps
             reward_sum = torch.zeros((), device=self.device)
-            n_round = min(cfg.train_frequency, cfg.total_steps - step)
+            n_round = min(cfg.train_frequency, self.horizon - self.num_steps)
             for _ in range(n_round):
-                action = self.act(obs, linear_epsilon(step, cfg))
+                obs = self._obs
+                action = self.act(obs, self.epsilon())
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.to(self.device, torch.float32)
                 final = info.get("final_obs") if isinstance(info, dict) else None
                 boot_obs = next_obs if final is None else torch.where(truncated.unsqueeze(1), final.to(next_obs), next_obs)
                 self.buffer.add(obs, action, reward, boot_obs, terminated)
                 reward_sum = reward_sum + reward.float().mean()
-                obs = next_obs
-                step += 1
+                self._obs = next_obs
+                self.num_steps += 1
+                self.num_transitions += obs.shape[0]
             # 2. update on sampled batches
             loss = torch.zeros((), device=self.device)
-            if step >= cfg.learning_starts and self.buffer.size >= cfg.batch_size:
+            if self.num_steps >= cfg.learning_starts and self.buffer.size >= cfg.batch_size:
                 for _ in range(cfg.gradient_steps):
                     loss = self.update(self.buffer.sample(cfg.batch_size, self.generator))
+            reward_total, loss_value = torch.stack([reward_sum, loss.to(reward_sum.dtype)]).tolist()  # the host read
             summary = {
-                "step": float(step),
-                "epsilon": linear_epsilon(step, cfg),
-                "mean_reward": float(reward_sum) / n_round,
-                "loss": float(loss),
+                "step": float(self.num_steps),
+                "epsilon": self.epsilon(),
+                "mean_reward": reward_total / n_round,
+                "loss": loss_value,
             }
             history.append(summary)
             logger.info(
-                "ddqn step %d eps %.3f mean reward %.4f loss %.4f",
-                step,
+                "ddqn step %d/%d eps %.3f mean reward %.4f loss %.4f",
+                self.num_steps,
+                self.horizon,
                 summary["epsilon"],
                 summary["mean_reward"],
                 summary["loss"],
@@ -312,11 +362,15 @@ class DoubleDQN:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path) -> None:
-        """Write the networks, optimizer and config to ``path`` (torch.save; atomic)."""
-        from finrl_lite.io import atomic_path
+    def save(self, path: str | Path, training_state: bool = False) -> None:
+        """Write the networks, optimizer, config, counters and generator state to ``path`` (torch.save; atomic).
 
-        payload = {
+        Args:
+            path: the file to write.
+            training_state: also write the replay buffer and the current observation (a checkpoint to continue
+                training exactly; the environment's own snapshot is stored beside it by the caller).
+        """
+        payload: dict[str, Any] = {
             "config": asdict(self.cfg) | {"hidden": list(self.cfg.hidden)},
             "obs_size": self.obs_size,
             "num_actions": self.num_actions,
@@ -324,17 +378,33 @@ class DoubleDQN:
             "q_target": self.q_target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "gradient_updates": self.gradient_updates,
+            "num_steps": self.num_steps,
+            "num_transitions": self.num_transitions,
+            "horizon": self.horizon,
+            "generator": generator_state(self.generator),
         }
+        if training_state and self._obs is not None and self.buffer is not None:
+            payload["training_state"] = {"obs": self._obs.cpu(), "buffer": self.buffer.state_dict()}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> DoubleDQN:
-        """Load an agent written by :meth:`save`."""
-        payload = torch.load(path, map_location=device, weights_only=True)
+        """Load an agent written by :meth:`save` (with its training state when it was saved)."""
+        payload = torch.load(path, map_location="cpu", weights_only=True)
         agent = cls(payload["obs_size"], payload["num_actions"], DDQNConfig(**payload["config"]), device=device)
         agent.q.load_state_dict(payload["q"])
         agent.q_target.load_state_dict(payload["q_target"])
         agent.optimizer.load_state_dict(payload["optimizer"])
         agent.gradient_updates = payload["gradient_updates"]
+        agent.num_steps = int(payload.get("num_steps", 0))
+        agent.num_transitions = int(payload.get("num_transitions", 0))
+        agent.horizon = int(payload.get("horizon", 0))
+        if "generator" in payload:
+            load_generator_state(agent.generator, payload["generator"])
+        if "training_state" in payload:
+            state = payload["training_state"]
+            agent._obs = state["obs"].to(agent.device)
+            agent.buffer = ReplayBuffer(agent.cfg.buffer_size, agent.obs_size, agent.device)
+            agent.buffer.load_state_dict(state["buffer"])
         return agent

@@ -10,7 +10,13 @@ observation of an episode that just ended (so a truncated episode is bootstrappe
 
 Algorithm (Schulman et al., 2017): Gaussian policy with a state-independent log-std, actions clipped
 to ``[-1, 1]`` when sent to the environment; GAE(lambda); advantages normalised per minibatch; clipped
-surrogate objective, clipped value loss optional, entropy bonus; running observation normalisation.
+surrogate objective, clipped value loss optional, entropy bonus; running observation normalisation;
+optional early stop of the epochs when the approximate KL divergence passes ``target_kl`` (CleanRL).
+
+Exact resume: the learning rate anneals over the global step (see :meth:`NativePPO.learn`), and
+``save(path, training_state=True)`` adds the current observation and episode returns to the weights,
+optimizer, normalisation, counters and generator state, so that training continues exactly from it
+given the environment's own snapshot (``BatchedEnv.state_dict``).
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ import torch
 from torch import nn
 
 from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
 from finrl_lite.io import atomic_path
 
-__all__ = ["PPOConfig", "NativePPO", "compute_gae", "RunningNorm"]
+__all__ = ["PPOConfig", "NativePPO", "RunningNorm", "compute_gae", "explained_variance"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,9 @@ class PPOConfig:
     """Value loss coefficient."""
     max_grad_norm: float = 0.5
     """Gradient clipping norm."""
+    target_kl: float | None = None
+    """Stop an update's epochs early once the approximate KL divergence of an epoch's last minibatch exceeds it
+    (CleanRL); None: always run ``update_epochs``. Setting it costs one host read per epoch."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
     norm_obs: bool = True
@@ -72,6 +82,12 @@ class PPOConfig:
     """Initial log standard deviation of the Gaussian policy."""
     seed: int = 0
     """Seed of the network initialisation and action sampling."""
+
+
+_RECENT = 100
+"""Episode returns kept for the progress report."""
+_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
+"""Per-iteration numbers of :meth:`NativePPO._update`, in the order of its tensor."""
 
 
 def compute_gae(
@@ -184,12 +200,14 @@ class NativePPO:
         self.device = torch.device(env.device) if env is not None else torch.device("cpu")
         obs_size = obs_size or env.observation_size
         action_size = action_size or env.action_size
-        torch.manual_seed(self.config.seed)  # network initialisation only; sampling uses self.generator
-        self.policy = ActorCritic(obs_size, action_size, self.config).to(self.device)
+        with seeded_init(self.config.seed):  # the caller's global RNG is left as it was
+            self.policy = ActorCritic(obs_size, action_size, self.config).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5)
-        self.generator = torch.Generator(device=self.device)
+        self.generator = torch.Generator(device=self.device)  # action sampling and minibatch order
         self.generator.manual_seed(self.config.seed)
         self.num_timesteps = 0
+        self.schedule_horizon = 0
+        """Global step at which the learning rate reaches 0 (set by :meth:`learn`)."""
         self._obs: torch.Tensor | None = None
         self._episode_returns: torch.Tensor | None = None
         self.recent_returns: list[float] = []
@@ -212,29 +230,46 @@ class NativePPO:
         return action.cpu().numpy() if is_numpy else action
 
     # ------------------------------------------------------------------ learning
+    def learning_rate(self) -> float:
+        """Learning rate of the next iteration: annealed linearly over the global step when ``anneal_lr``."""
+        cfg = self.config
+        if not cfg.anneal_lr or self.schedule_horizon <= 0:
+            return cfg.learning_rate
+        return cfg.learning_rate * max(1.0 - self.num_timesteps / self.schedule_horizon, 0.0)
+
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> NativePPO:
-        """Train for ``total_timesteps`` environment steps (rounded up to whole rollouts)."""
+        """Train for ``total_timesteps`` more environment steps (rounded up to whole rollouts).
+
+        The schedule spans this call's budget counted on from the global step, as SB3's
+        ``reset_num_timesteps=False``: ``schedule_horizon = num_timesteps + rounded budget``, and the learning
+        rate of an iteration is ``learning_rate * (1 - num_timesteps / schedule_horizon)``. Learning the rest of
+        an interrupted budget from a checkpoint therefore continues the very same schedule.
+
+        The environment is reset on the first call only; later calls (and a model loaded with its training
+        state) continue from the current observation.
+        """
         cfg, env, dev = self.config, self.env, self.device
         b, steps = env.num_envs, cfg.num_steps
         batch = b * steps
         minibatch = max(batch // cfg.num_minibatches, 1)
         iterations = max(math.ceil(total_timesteps / batch), 1)
+        self.schedule_horizon = self.num_timesteps + iterations * batch
         obs_buf = torch.zeros((steps, b, env.observation_size), device=dev, dtype=torch.float32)
         act_buf = torch.zeros((steps, b, env.action_size), device=dev)
         logp_buf = torch.zeros((steps, b), device=dev)
         rew_buf = torch.zeros((steps, b), device=dev)
         done_buf = torch.zeros((steps, b), device=dev)
         val_buf = torch.zeros((steps, b), device=dev)
+        finished = torch.zeros((steps, b), device=dev)
 
         if self._obs is None:
             self._obs, _ = env.reset(seed=cfg.seed)
             self._episode_returns = torch.zeros(b, device=dev)
         obs = self._obs
         start_time, start_steps = time.perf_counter(), self.num_timesteps
-        for iteration in range(iterations):
-            if cfg.anneal_lr:
-                self.optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1.0 - iteration / iterations)
-            finished: list[torch.Tensor] = []
+        for _ in range(iterations):
+            lr = self.learning_rate()
+            self.optimizer.param_groups[0]["lr"] = lr
             for t in range(steps):
                 if cfg.norm_obs:
                     self.policy.norm.update(obs)
@@ -254,30 +289,41 @@ class NativePPO:
                     reward = reward + cfg.gamma * final_value * truncated.to(torch.float32)
                 done = (terminated | truncated).to(torch.float32)
                 rew_buf[t], done_buf[t] = reward, done
-                finished.append(torch.where(done.bool(), self._episode_returns, torch.nan))
+                finished[t] = torch.where(done.bool(), self._episode_returns, torch.nan)
                 self._episode_returns = self._episode_returns * (1.0 - done)
             with torch.no_grad():
                 next_value = self.policy.value(self.policy.features(obs))
             advantages, returns = compute_gae(rew_buf, val_buf, done_buf, next_value, cfg.gamma, cfg.gae_lambda)
-            stats = self._update(obs_buf, act_buf, logp_buf, advantages, returns, val_buf, minibatch)
+            stats, epochs = self._update(obs_buf, act_buf, logp_buf, advantages, returns, val_buf, minibatch)
             self.num_timesteps += batch
+            self._obs = obs
 
-            ended = torch.stack(finished)
-            ended = ended[~torch.isnan(ended)]
-            if ended.numel():
-                self.recent_returns = (self.recent_returns + ended.tolist())[-100:]
+            numbers = torch.cat([stats, _latest_finite(finished.flatten(), _RECENT)]).tolist()  # the host read
+            ended = [x for x in reversed(numbers[len(_STATS) :]) if not math.isnan(x)]
+            self.recent_returns = (self.recent_returns + ended)[-_RECENT:]
+            extra = dict(zip(_STATS, numbers[: len(_STATS)], strict=True)) | {"learning_rate": lr, "epochs": float(epochs)}
+            episode_return = float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+            logger.info(
+                "ppo step %d/%d lr %.3g return %.4g | policy loss %.4g value loss %.4g entropy %.4g "
+                "approx-KL %.3g clip fraction %.3f explained variance %.3f epochs %d",
+                self.num_timesteps,
+                self.schedule_horizon,
+                lr,
+                episode_return,
+                *(extra[name] for name in _STATS),
+                epochs,
+            )
             if callback is not None:
                 elapsed = max(time.perf_counter() - start_time, 1e-9)
                 progress = TrainProgress(
                     steps=self.num_timesteps,
-                    total_steps=start_steps + iterations * batch,
+                    total_steps=self.schedule_horizon,
                     steps_per_second=(self.num_timesteps - start_steps) / elapsed,
-                    episode_return=float(np.mean(self.recent_returns)) if self.recent_returns else float("nan"),
-                    extra=stats,
+                    episode_return=episode_return,
+                    extra=extra,
                 )
                 if callback(progress) is False:
                     break
-        self._obs = obs
         return self
 
     def _update(
@@ -289,14 +335,22 @@ class NativePPO:
         returns: torch.Tensor,
         val_buf: torch.Tensor,
         minibatch: int,
-    ) -> dict[str, float]:
+    ) -> tuple[torch.Tensor, int]:
+        """The epochs of clipped-surrogate updates on one rollout.
+
+        Returns:
+            ``(stats, epochs)``: the :data:`_STATS` as one tensor on the device (losses, entropy and clip fraction
+            averaged over the minibatches; approx-KL of the last minibatch, as CleanRL logs and ``target_kl``
+            compares; explained variance of the rollout's values) and the epochs run.
+        """
         cfg = self.config
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         # obs_buf holds the normalised features seen when acting (normalisation frozen for the update)
         obs, act, logp, adv, ret, val = map(flat, (obs_buf, act_buf, logp_buf, advantages, returns, val_buf))
         n = obs.shape[0]
-        losses = torch.zeros(3, device=self.device)
-        updates = 0
+        sums = torch.zeros(4, device=self.device)  # policy loss, value loss, entropy, clip fraction
+        approx_kl = torch.zeros((), device=self.device)
+        updates = epochs = 0
         for _ in range(cfg.update_epochs):
             order = torch.randperm(n, generator=self.generator, device=self.device)
             for start in range(0, n, minibatch):
@@ -304,7 +358,11 @@ class NativePPO:
                 dist = self.policy.distribution(obs[idx])
                 new_logp = dist.log_prob(act[idx]).sum(-1)
                 entropy = dist.entropy().sum(-1).mean()
-                ratio = (new_logp - logp[idx]).exp()
+                log_ratio = new_logp - logp[idx]
+                ratio = log_ratio.exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1.0) - log_ratio).mean()
+                    clip_fraction = ((ratio - 1.0).abs() > cfg.clip_coef).to(torch.float32).mean()
                 mb_adv = adv[idx]
                 if cfg.norm_adv and mb_adv.numel() > 1:
                     mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
@@ -320,16 +378,26 @@ class NativePPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                losses += torch.stack([pg_loss.detach(), v_loss.detach(), entropy.detach()])
+                sums += torch.stack([pg_loss.detach(), v_loss.detach(), entropy.detach(), clip_fraction])
                 updates += 1
-        pg, vl, ent = (losses / max(updates, 1)).tolist()  # one host sync per iteration, after the update
-        return {"policy_loss": pg, "value_loss": vl, "entropy": ent}
+            epochs += 1
+            if cfg.target_kl is not None and bool(approx_kl > cfg.target_kl):  # a host read per epoch, only when set
+                break
+        means = sums / max(updates, 1)
+        return torch.stack([means[0], means[1], means[2], approx_kl, means[3], explained_variance(val, ret)]), epochs
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write config, sizes, weights and optimizer state (atomic)."""
+    def save(self, path: str | Path, training_state: bool = False) -> Path:
+        """Write config, sizes, weights (normalisation included), optimizer, counters and generator state (atomic).
+
+        Args:
+            path: the file to write.
+            training_state: also write what only continuing training needs: the current observation, the
+                running episode returns and the recent returns (a checkpoint; the environment's own snapshot
+                is stored beside it by the caller).
+        """
         path = Path(path)
-        payload = {
+        payload: dict[str, Any] = {
             "algo": "native_ppo",
             "config": asdict(self.config),
             "obs_size": self.policy.critic[0].in_features,
@@ -337,19 +405,50 @@ class NativePPO:
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "num_timesteps": self.num_timesteps,
+            "schedule_horizon": self.schedule_horizon,
+            "generator": generator_state(self.generator),
         }
+        if training_state and self._obs is not None and self._episode_returns is not None:
+            payload["training_state"] = {
+                "obs": self._obs.detach().cpu(),
+                "episode_returns": self._episode_returns.detach().cpu(),
+                "recent_returns": list(self.recent_returns),
+            }
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
         return path
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, device: str | torch.device | None = None) -> NativePPO:
-        """Load a model written by :meth:`save` (attach ``env`` to continue training)."""
-        payload = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
+        """Load a model written by :meth:`save` (attach ``env`` to continue training; with the training state
+        saved, training continues from the saved observation instead of resetting ``env``)."""
+        payload = torch.load(Path(path), map_location=device or "cpu", weights_only=True)
         cfg = payload["config"]
         cfg["hidden_sizes"] = tuple(cfg["hidden_sizes"])
         agent = cls(env, PPOConfig(**cfg), obs_size=payload["obs_size"], action_size=payload["action_size"])
         agent.policy.load_state_dict(payload["policy"])
         agent.optimizer.load_state_dict(payload["optimizer"])
         agent.num_timesteps = int(payload["num_timesteps"])
+        agent.schedule_horizon = int(payload.get("schedule_horizon", 0))
+        if "generator" in payload:
+            load_generator_state(agent.generator, payload["generator"])
+        if "training_state" in payload:
+            state = payload["training_state"]
+            agent._obs = state["obs"].to(agent.device)
+            agent._episode_returns = state["episode_returns"].to(agent.device)
+            agent.recent_returns = list(state["recent_returns"])
         return agent
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """``1 - Var(returns - values) / Var(returns)`` (population variances; NaN when the returns are constant)."""
+    var_returns = returns.var(correction=0)
+    ratio = (returns - values).var(correction=0) / var_returns
+    return torch.where(var_returns == 0, torch.nan, 1.0 - ratio)
+
+
+def _latest_finite(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The last ``k`` non-NaN entries of ``x``, latest first, NaN-padded (fixed shape: no host sync)."""
+    position = torch.arange(x.numel(), device=x.device)
+    keys = torch.where(x.isnan(), -1, position)
+    return x[keys.topk(min(k, x.numel())).indices]

@@ -8,8 +8,8 @@ Everything stays on the environment's device.
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ class NativeDDQNAgent:
 
     Args:
         env: torch vector environment (``TorchVecEnv``); None when loading only to predict.
-        config: hyper-parameters; ``total_steps`` is set by :meth:`learn` from its budget.
+        config: hyper-parameters; the budget of a :meth:`learn` call replaces ``total_steps``.
     """
 
     def __init__(
@@ -54,30 +54,37 @@ class NativeDDQNAgent:
         self.num_tickers = num_tickers or env.num_tickers
         device = env.device if env is not None else "cpu"
         self.ddqn = DoubleDQN(obs_size or env.observation_size, 2 * self.num_tickers + 1, config, device=device)
-        self.num_timesteps = 0
+        self.recent_rewards: list[float] = []
+
+    @property
+    def num_timesteps(self) -> int:
+        """Environment steps learned from (transitions collected), over every :meth:`learn` call."""
+        return self.ddqn.num_transitions
 
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> NativeDDQNAgent:
-        """Learn from ``total_timesteps`` environment steps (rounded up to whole batched steps)."""
+        """Learn from ``total_timesteps`` more environment steps (rounded up to whole batched steps).
+
+        Epsilon follows the global step over this call's budget (see :meth:`DoubleDQN.learn`), so learning the
+        rest of an interrupted budget from a checkpoint continues the same schedule.
+        """
         env = self.env
         batched = max(math.ceil(total_timesteps / env.num_envs), 1)
-        self.ddqn.cfg = dataclasses.replace(self.ddqn.cfg, total_steps=batched)
-        start_steps, returns = self.num_timesteps, []
+        start_time, start_steps = time.perf_counter(), self.num_timesteps
+        total = start_steps + batched * env.num_envs
 
         def report(summary: dict[str, float]) -> None:
-            returns.append(summary["mean_reward"])
+            self.recent_rewards = (self.recent_rewards + [summary["mean_reward"]])[-100:]
             if callback is not None:
-                steps = start_steps + int(summary["step"]) * env.num_envs
-                progress = TrainProgress(
-                    steps, start_steps + batched * env.num_envs, float("nan"), float(np.mean(returns[-100:])), summary
-                )
+                elapsed = max(time.perf_counter() - start_time, 1e-9)
+                speed = (self.num_timesteps - start_steps) / elapsed
+                progress = TrainProgress(self.num_timesteps, total, speed, float(np.mean(self.recent_rewards)), summary)
                 if callback(progress) is False:
                     raise _Stop
 
         try:
-            self.ddqn.learn(env, seed=self.ddqn.cfg.seed, callback=report)
+            self.ddqn.learn(env, seed=self.ddqn.cfg.seed, callback=report, total_steps=batched)
         except _Stop:
             pass
-        self.num_timesteps = start_steps + batched * env.num_envs
         return self
 
     @torch.no_grad()
@@ -90,12 +97,14 @@ class NativeDDQNAgent:
         box = discrete_to_box(index, self.num_tickers)
         return box.cpu().numpy() if is_numpy else box
 
-    def save(self, path: str | Path) -> Path:
-        self.ddqn.save(path)
+    def save(self, path: str | Path, training_state: bool = False) -> Path:
+        """Write the agent (see :meth:`DoubleDQN.save`; ``training_state`` adds the replay buffer)."""
+        self.ddqn.save(path, training_state=training_state)
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None) -> NativeDDQNAgent:
+        """Load an agent written by :meth:`save` (attach ``env`` to continue training)."""
         device = env.device if env is not None else "cpu"
         ddqn = DoubleDQN.load(path, device=device)
         agent = cls(env, ddqn.cfg, obs_size=ddqn.obs_size, num_tickers=(ddqn.num_actions - 1) // 2)

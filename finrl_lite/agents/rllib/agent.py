@@ -343,8 +343,11 @@ class RLlibAgent:
 
     # -- persistence ----------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """A checkpoint directory at ``path`` (written beside it, then renamed over it)."""
+    def save(self, path: str | Path, training_state: bool = False) -> Path:
+        """A checkpoint directory at ``path`` (written beside it, then renamed over it).
+
+        ``training_state`` changes nothing: the checkpoint of a whole algorithm already holds its training state.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

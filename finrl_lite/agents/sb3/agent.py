@@ -5,6 +5,13 @@ step to numpy; that is SB3's design). DQN-family agents act on
 :class:`~finrl_lite.envs.discrete_actions.DiscreteTradeActions` (hold, or buy / sell one ticker by
 ``hmax``), and :meth:`SB3Agent.predict` maps their integer actions back to the Box action space so
 every agent's predictions feed the same environment.
+
+Resume: ``learn`` never resets SB3's timestep count (its learning-rate and exploration schedules run over
+``num_timesteps`` at the call + the budget), progress is reported after each update (so a checkpoint taken
+there holds the weights that went with its step count), and ``save(path, training_state=True)`` adds what
+SB3's zip leaves out: the global random states SB3 samples from (python, numpy, torch), the action
+space's generator and, for off-policy algorithms, the replay buffer. Loaded with an environment restored to
+its snapshot, training then continues exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import pickle
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -60,26 +69,41 @@ def check_hyperparameters(algo: str, params: dict[str, Any]) -> None:
 
 
 class _ProgressAdapter(BaseCallback):
-    """Calls a finrl_lite progress callback at the end of every rollout."""
+    """Calls a finrl_lite progress callback after every update.
 
-    def __init__(self, callback: ProgressCallback, total: int) -> None:
+    SB3 trains after ``on_rollout_end``, so the report is made when the next rollout starts and when training
+    ends: a checkpoint taken from the callback then holds the weights updated on every step it counts.
+    """
+
+    def __init__(self, callback: ProgressCallback, budget: int) -> None:
         super().__init__()
-        self.user_callback, self.total = callback, total
+        self.user_callback, self.budget = callback, budget
         self.start = time.perf_counter()
-        self.start_steps = 0
+        self.start_steps = self.reported = 0
         self._stop = False
 
     def _on_training_start(self) -> None:
         self.start, self.start_steps = time.perf_counter(), self.num_timesteps
+        self.reported = self.num_timesteps
 
     def _on_step(self) -> bool:
         return not self._stop
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
+        self._report()
+
+    def _on_training_end(self) -> None:
+        self._report()
+
+    def _report(self) -> None:
+        if self.num_timesteps == self.reported:
+            return
+        self.reported = self.num_timesteps
         buf = self.model.ep_info_buffer
         ret = float(np.mean([e["r"] for e in buf])) if buf else float("nan")
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        progress = TrainProgress(self.num_timesteps, self.total, (self.num_timesteps - self.start_steps) / elapsed, ret, {})
+        speed = (self.num_timesteps - self.start_steps) / elapsed
+        progress = TrainProgress(self.num_timesteps, self.start_steps + self.budget, speed, ret, {})
         self._stop = self.user_callback(progress) is False
 
 
@@ -92,6 +116,9 @@ class SB3Agent:
         params: the algorithm's own hyper-parameters (checked against its signature).
         seed: seed of SB3 (network initialisation, exploration).
         device: torch device of the networks.
+        model: an SB3 model to wrap (a loaded one) instead of building one.
+        reset_env: with ``model``: make SB3 reset ``env`` before training (False: ``env`` is where the model's
+            last observation came from, restored from a snapshot).
     """
 
     def __init__(
@@ -102,6 +129,7 @@ class SB3Agent:
         seed: int = 0,
         device: str = "cpu",
         model: BaseAlgorithm | None = None,
+        reset_env: bool = True,
     ) -> None:
         params = dict(params or {})
         check_hyperparameters(algo, params)
@@ -112,7 +140,7 @@ class SB3Agent:
         self.vec_env = self._wrap(env) if env is not None else None
         self.model = model or SB3_ALGORITHMS[algo]("MlpPolicy", self.vec_env, seed=seed, device=device, verbose=0, **params)
         if model is not None and self.vec_env is not None:
-            self.model.set_env(self.vec_env)
+            self.model.set_env(self.vec_env, force_reset=reset_env)
 
     def _wrap(self, env: Any) -> SB3VecEnv:
         if self.algo not in _DISCRETE:
@@ -121,7 +149,13 @@ class SB3Agent:
         vec.action_space = spaces.Discrete(2 * env.num_tickers + 1)
         return vec
 
+    @property
+    def num_timesteps(self) -> int:
+        """Environment steps learned from, over every :meth:`learn` call (SB3's counter)."""
+        return int(self.model.num_timesteps)
+
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> SB3Agent:
+        """Learn from ``total_timesteps`` more environment steps (SB3's ``reset_num_timesteps=False``)."""
         sb3_callback = _ProgressAdapter(callback, total_timesteps) if callback is not None else None
         self.model.learn(total_timesteps, callback=sb3_callback, reset_num_timesteps=False)
         return self
@@ -137,11 +171,22 @@ class SB3Agent:
         action = np.asarray(action, dtype=np.float64)
         return torch.as_tensor(action, device=obs.device) if is_torch else action
 
-    def save(self, path: str | Path) -> Path:
-        """``path`` (SB3 zip) plus ``path.json`` naming the algorithm (so load needs no other input)."""
+    def save(self, path: str | Path, training_state: bool = False) -> Path:
+        """``path`` (SB3 zip) plus ``path.json`` naming the algorithm (so load needs no other input).
+
+        Args:
+            path: the zip to write.
+            training_state: also write ``<path>.state.pkl``: the global random states, the action space's
+                generator and the replay buffer (off-policy), which continuing training exactly needs.
+        """
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             self.model.save(handle)
+        if training_state:
+            with atomic_path(_state_path(path)) as tmp, open(tmp, "wb") as handle:
+                pickle.dump(self._training_state(), handle)
+        else:  # a stale one would make load continue from another run's random states and buffer
+            _state_path(path).unlink(missing_ok=True)
         atomic_write_text(
             path.with_suffix(".json"), json.dumps({"backend": "sb3", "algo": self.algo, "params": self.params}, default=str)
         )
@@ -149,7 +194,42 @@ class SB3Agent:
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None, device: str = "cpu") -> SB3Agent:
+        """Load a model of :meth:`save`. With ``env`` and a saved training state, the model continues from its last
+        observation (``env`` must be restored to the snapshot taken with the checkpoint) and the global random
+        states are set to the saved ones (SB3 reseeds them on load anyway); otherwise SB3 resets ``env``."""
         path = Path(path)
         meta = json.loads(path.with_suffix(".json").read_text())
         model = SB3_ALGORITHMS[meta["algo"]].load(path, device=device)
-        return cls(meta["algo"], env, meta.get("params", {}), model=model)
+        state_file = _state_path(path)
+        resume = env is not None and state_file.is_file()
+        agent = cls(meta["algo"], env, meta.get("params", {}), model=model, reset_env=not resume)
+        if resume:
+            with open(state_file, "rb") as handle:
+                agent._load_training_state(pickle.load(handle))  # noqa: S301 (our own checkpoint file)
+        return agent
+
+    def _training_state(self) -> dict[str, Any]:
+        model = self.model
+        return {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "action_space": model.action_space.np_random.bit_generator.state,
+            "replay_buffer": getattr(model, "replay_buffer", None),
+        }
+
+    def _load_training_state(self, state: dict[str, Any]) -> None:
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        self.model.action_space.np_random.bit_generator.state = state["action_space"]
+        if state["replay_buffer"] is not None:
+            self.model.replay_buffer = state["replay_buffer"]
+            self.model.replay_buffer.device = self.model.device
+
+
+def _state_path(path: Path) -> Path:
+    return path.with_suffix(".state.pkl")

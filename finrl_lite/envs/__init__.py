@@ -24,7 +24,8 @@ from finrl_lite.envs.registration import (
     make_stock_trading_vec_env,
     register_envs,
 )
-from finrl_lite.envs.stock_trading import StepInfo, StockTradingState, StockTradingVecEnv
+from finrl_lite.envs.stock_state import StepInfo, StockTradingState
+from finrl_lite.envs.stock_trading import StockTradingVecEnv
 from finrl_lite.envs.synthetic import default_market
 
 register_envs()

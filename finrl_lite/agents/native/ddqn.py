@@ -1,8 +1,8 @@
 """Native on-device Double DQN, readable top to bottom (CleanRL style).
 
-It trains on any batched torch environment with discrete actions (:class:`BatchedTorchEnv`): the
-observations arrive as tensors on the environment's device, the replay buffer lives on that device, and
-nothing goes through numpy. Each of the ``num_envs`` rows of the environment is one independent
+It trains on any :class:`~finrl_lite.envs.base.TorchVecEnv` with discrete actions (``num_actions``):
+the observations arrive as tensors on the environment's device, the replay buffer lives on that device,
+and nothing goes through numpy. Each of the ``num_envs`` rows of the environment is one independent
 decision stream; every env step adds ``num_envs`` transitions.
 
 The schedule is a loop of rounds: collect ``train_frequency`` env steps (epsilon-greedy), then take
@@ -17,9 +17,8 @@ Double DQN target (van Hasselt et al., 2016)::
     y  = r + gamma * (1 - terminated) * Q_target(s', a*)
 
 (vanilla DQN would use ``max_a Q_target(s', a)``). Truncated episodes bootstrap from the final
-observation (``info["final_obs"]`` when the env provides one). Target network: Polyak averaging
-``theta_target <- tau * theta + (1 - tau) * theta_target`` every ``target_update_interval`` gradient
-steps (``tau = 1`` is a hard copy).
+observation (``info["final_obs"]``). Target network: Polyak averaging ``theta_target <- tau * theta +
+(1 - tau) * theta_target`` every ``target_update_interval`` gradient steps (``tau = 1`` is a hard copy).
 """
 
 from __future__ import annotations
@@ -28,13 +27,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from finrl_lite.envs.base import TorchVecEnv
+from finrl_lite.errors import ConfigError
+
 __all__ = [
-    "BatchedTorchEnv",
     "DDQNConfig",
     "DoubleDQN",
     "QNetwork",
@@ -45,23 +46,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class BatchedTorchEnv(Protocol):
-    """What the agent needs from an environment (``MeloVecEnv`` and the stock-trading core fit)."""
-
-    num_envs: int
-    observation_size: int
-    num_actions: int
-    device: torch.device
-
-    def reset(self, seed: int | None = None) -> Tensor:
-        """Observation ``[num_envs, observation_size]``."""
-        ...
-
-    def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
-        """``(obs, reward, terminated, truncated, info)``; ``info`` may hold ``final_obs``."""
-        ...
 
 
 @dataclass
@@ -252,14 +236,15 @@ class DoubleDQN:
 
     def learn(
         self,
-        env: BatchedTorchEnv,
+        env: TorchVecEnv,
         seed: int | None = None,
         callback: Callable[[dict[str, float]], None] | None = None,
     ) -> list[dict[str, float]]:
         """Train on ``env`` for ``config.total_steps`` batched steps.
 
         Args:
-            env: A batched torch environment with discrete actions.
+            env: A torch vector environment with ``num_actions`` discrete actions (same-step autoreset,
+                ``info["final_obs"]``).
             seed: Passed to ``env.reset``.
             callback: Called after every round with that round's summary (``step``, ``epsilon``,
                 ``mean_reward``, ``loss``); it may raise to stop training.
@@ -268,9 +253,15 @@ class DoubleDQN:
             One summary dict per round (the host reads the round's numbers once per round).
         """
         cfg = self.cfg
+        if env.num_actions != self.num_actions or env.observation_size != self.obs_size:
+            raise ConfigError(
+                f"the environment has {env.num_actions} discrete actions and observations of size {env.observation_size}; "
+                f"this agent was built for {self.num_actions} and {self.obs_size}"
+            )
         if self.buffer is None:
             self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_size, self.device)
-        obs = env.reset(seed=seed).to(self.device, torch.float32)
+        obs, _ = env.reset(seed=seed)
+        obs = obs.to(self.device, torch.float32)
         history: list[dict[str, float]] = []
         step = 0
         while step < cfg.total_steps:
@@ -281,8 +272,7 @@ class DoubleDQN:
                 action = self.act(obs, linear_epsilon(step, cfg))
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.to(self.device, torch.float32)
-                final = info.get("final_obs") if isinstance(info, dict) else None
-                boot_obs = next_obs if final is None else torch.where(truncated.unsqueeze(1), final.to(next_obs), next_obs)
+                boot_obs = torch.where(truncated.unsqueeze(1), info["final_obs"].to(next_obs), next_obs)
                 self.buffer.add(obs, action, reward, boot_obs, terminated)
                 reward_sum = reward_sum + reward.float().mean()
                 obs = next_obs

@@ -41,7 +41,7 @@ def python_match(flow: PeriodFlow, row: int, h_ms: float) -> int:
     return filled
 
 
-def bench_torch(rows: int, steps: int, device: str) -> tuple[float, MeloVecEnv]:
+def bench_torch(rows: int, steps: int, device: str) -> tuple[float, MeloVecEnv, PeriodFlow]:
     sim = MeloSimConfig(num_envs=max(1, rows // 3), num_symbols=3)
     env = MeloVecEnv(sim, seed=0, device=device)
     env.reset()
@@ -52,10 +52,10 @@ def bench_torch(rows: int, steps: int, device: str) -> tuple[float, MeloVecEnv]:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(steps):
-        env.step(action)
+        info = env.step(action)[4]
     if env.device.type == "cuda":
         torch.cuda.synchronize()
-    return env.num_envs * steps / (time.perf_counter() - t0), env
+    return env.num_envs * steps / (time.perf_counter() - t0), env, info["flow"]
 
 
 def main() -> None:
@@ -68,14 +68,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     best = 0.0
-    env = None
+    env = last_flow = None
     for rows in args.rows:
-        rate, env = bench_torch(rows, args.steps, args.device)
+        rate, env, last_flow = bench_torch(rows, args.steps, args.device)
         best = max(best, rate)
         print(f"  batched torch: {env.num_envs:6d} rows  {rate:12,.0f} symbol-periods/s")
-    assert env is not None and env.last_flow is not None
+    assert env is not None and last_flow is not None
     # the peer: plain Python over the same flows (agent h and baseline h0 per row, like one env step)
-    flow = PeriodFlow(*(x.cpu() if isinstance(x, torch.Tensor) else x for x in env.last_flow))
+    flow = PeriodFlow(*(x.cpu() if isinstance(x, torch.Tensor) else x for x in last_flow))
     n = min(2000, flow.arrival.shape[0])
     h = float(env.cfg.h_init_ms)
     t0 = time.perf_counter()

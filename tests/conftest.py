@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SP500 = SHARED_DATA / "sp500_5yr_daily.csv.gz"
@@ -23,3 +25,12 @@ def crypto_path() -> Path:
     if not CRYPTO.is_file():
         pytest.skip("../shared/data/crypto_binance_1min_2023-02.csv.gz not present")
     return CRYPTO
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch intra-op thread for the test: tiny batched ops are fastest (and stable on a shared box) that way."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

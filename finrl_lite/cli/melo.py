@@ -46,7 +46,7 @@ def melo_train(
             cfg.melo = MeloConfig()
         melo = cfg.melo
         _set_threads(threads)
-        from finrl_lite.envs.melo.training import train_melo
+        from finrl_lite.train.melo import train_melo
 
         days = melo.train.days
         with console.status(f"training on {days} simulated days x {melo.sim.num_envs * melo.sim.num_symbols} symbols") as status:
@@ -95,7 +95,7 @@ def melo_evaluate(
         melo = cfg.melo or MeloConfig()
         _set_threads(threads)
         from finrl_lite.agents.native.ddqn import DoubleDQN
-        from finrl_lite.envs.melo.training import evaluate_melo, plot_pareto
+        from finrl_lite.train.melo import evaluate_melo, plot_pareto
 
         agent = DoubleDQN.load(model, device=melo.train.device)
         with console.status("evaluating on fresh simulated days"):

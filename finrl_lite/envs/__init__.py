@@ -1,9 +1,10 @@
-"""Vectorized torch trading environments (CPU or GPU) and their gymnasium / SB3 adapters.
+"""Vectorized torch environments (CPU or GPU) and their gymnasium / SB3 adapters.
 
 The cores are pure batched functions over named tensors (:func:`~finrl_lite.envs.stock_trading.reset`,
-:func:`~finrl_lite.envs.stock_trading.step`); :class:`StockTradingVecEnv` holds the state and exposes a
-native torch API. Importing this package registers ``finrl_lite/StockTrading-v0`` (and
-``finrl_lite/PortfolioAllocation-v0``) with gymnasium.
+:func:`~finrl_lite.envs.stock_trading.step`); :class:`StockTradingVecEnv`, :class:`PortfolioAllocationVecEnv`
+and :class:`~finrl_lite.envs.melo.env.MeloVecEnv` hold the state and keep one native torch contract
+(:class:`TorchVecEnv`). Importing this package registers ``finrl_lite/StockTrading-v0``,
+``finrl_lite/PortfolioAllocation-v0`` and ``finrl_lite/Melo-v0`` with gymnasium.
 """
 
 from finrl_lite.envs.adapters import GymEnv, GymVectorEnv, SB3VecEnv
@@ -24,7 +25,8 @@ from finrl_lite.envs.registration import (
     make_stock_trading_vec_env,
     register_envs,
 )
-from finrl_lite.envs.stock_trading import StepInfo, StockTradingState, StockTradingVecEnv
+from finrl_lite.envs.stock_state import StepInfo, StockTradingState
+from finrl_lite.envs.stock_trading import StockTradingVecEnv
 from finrl_lite.envs.synthetic import default_market
 
 register_envs()

@@ -7,7 +7,9 @@
 - :class:`GymEnv`: one environment as a gymnasium ``Env`` (passes ``check_env`` of gymnasium and SB3).
 
 Observations go out as float32 numpy arrays (what SB3 and RLlib policies expect); the accounting inside
-stays in the torch env's dtype.
+stays in the torch env's dtype. The action space is a float32 ``Box``, or ``Discrete(num_actions)`` for an
+environment with discrete actions (``TorchVecEnv.num_actions``, M-ELO). Infos carry the tensor entries of
+the torch env's info as numpy arrays (structured entries, such as M-ELO's ``stats``, stay on the torch side).
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ __all__ = ["GymEnv", "GymVectorEnv", "SB3VecEnv", "single_spaces"]
 logger = logging.getLogger(__name__)
 
 
-def single_spaces(env: TorchVecEnv) -> tuple[spaces.Box, spaces.Box]:
-    """``(observation_space, action_space)`` of one environment (float32 boxes; finite observation bounds)."""
+def single_spaces(env: TorchVecEnv) -> tuple[spaces.Box, spaces.Box | spaces.Discrete]:
+    """``(observation_space, action_space)`` of one environment: a float32 box with finite bounds, and a
+    float32 box or, when ``env.num_actions`` is set, ``Discrete(num_actions)``."""
     big = float(np.finfo(np.float32).max)
     obs = spaces.Box(-big, big, shape=(env.observation_size,), dtype=np.float32)
-    act = spaces.Box(env.action_low, env.action_high, shape=(env.action_size,), dtype=np.float32)
-    return obs, act
+    if env.num_actions is not None:
+        return obs, spaces.Discrete(env.num_actions)
+    return obs, spaces.Box(env.action_low, env.action_high, shape=(env.action_size,), dtype=np.float32)
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
@@ -48,8 +52,8 @@ def _obs_np(x: torch.Tensor) -> np.ndarray:
     return _np(x.to(torch.float32))
 
 
-def _info_arrays(info: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    return {k: _np(v) for k, v in info.items() if k != "final_obs"}
+def _info_arrays(info: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {k: _np(v) for k, v in info.items() if k != "final_obs" and isinstance(v, torch.Tensor)}
 
 
 def _require_final_obs(env: TorchVecEnv) -> None:
@@ -96,7 +100,7 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
         return _obs_np(obs), _info_arrays(info)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step with ``actions [B, N]``; numpy out, infos as a dict of arrays."""
+        """Step with ``actions [B, N]`` (``[B]`` indices for discrete actions); numpy out, infos as a dict of arrays."""
         obs, reward, terminated, truncated, info = self.env.step(torch.as_tensor(np.asarray(actions)))
         done = _np(terminated | truncated)
         infos = _info_arrays(info)
@@ -195,7 +199,7 @@ class SB3VecEnv(VecEnv):
         return [False for _ in self._targets(indices)]
 
 
-class GymEnv(gymnasium.Env[np.ndarray, np.ndarray]):
+class GymEnv(gymnasium.Env[np.ndarray, Any]):
     """One environment of a torch vector environment as a gymnasium ``Env`` (no autoreset).
 
     Args:
@@ -223,7 +227,10 @@ class GymEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._done:
             raise ConfigError("the episode has ended: call reset() before step()")
-        act = torch.as_tensor(np.asarray(action, dtype=np.float64).reshape(1, -1))
+        if self.env.num_actions is not None:
+            act = torch.as_tensor(np.asarray(action, dtype=np.int64).reshape(1))
+        else:
+            act = torch.as_tensor(np.asarray(action, dtype=np.float64).reshape(1, -1))
         obs, reward, terminated, truncated, info = self.env.step(act)
         term, trunc = bool(terminated[0]), bool(truncated[0])
         self._done = term or trunc

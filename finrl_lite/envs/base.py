@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ import torch
 from finrl_lite.envs.market import seed_keys
 from finrl_lite.errors import ConfigError, MissingDependencyError
 
-__all__ = ["BatchedEnv", "TorchVecEnv", "where_state"]
+__all__ = ["BatchedEnv", "TorchVecEnv", "same_step_autoreset", "where_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +21,26 @@ logger = logging.getLogger(__name__)
 class TorchVecEnv(Protocol):
     """A batch of environments whose observations, rewards and flags are torch tensors on ``device``.
 
-    Finished environments reset inside ``step`` (same-step autoreset); ``info["final_obs"]`` holds the last
-    observation of every environment, which is the terminal one where ``terminated | truncated``.
+    ``reset(seed)`` returns ``(obs, info)``; ``step(action)`` returns ``(obs, reward, terminated,
+    truncated, info)``. Finished environments reset inside ``step`` (same-step autoreset);
+    ``info["final_obs"]`` holds the last observation of every environment, which is the terminal one
+    where ``terminated | truncated``. The other ``info`` entries are ``[B, ...]`` tensors of diagnostics;
+    an environment may add structured entries (NamedTuples of tensors), which the numpy adapters leave out.
+
+    The action space is a Box or a discrete set, told apart by :attr:`num_actions`:
+
+    * Box (``num_actions is None``): ``step`` takes ``[B, action_size]`` floats in
+      ``[action_low, action_high]``.
+    * Discrete (``num_actions`` an int): ``step`` takes ``[B]`` int64 indices in ``[0, num_actions)``;
+      ``action_size`` is 1 and ``[action_low, action_high]`` is ``[0, num_actions - 1]``, the index range.
 
     Attributes:
         num_envs: Batch size B.
         observation_size: Length D of the flat observation.
-        action_size: Length of the action vector.
+        action_size: Length of a Box action vector (1 for a discrete environment).
         action_low: Lower bound of every action entry.
         action_high: Upper bound of every action entry.
+        num_actions: Number of discrete actions, or None for a Box action space.
         device: Torch device of every tensor.
     """
 
@@ -38,15 +49,14 @@ class TorchVecEnv(Protocol):
     action_size: int
     action_low: float
     action_high: float
+    num_actions: int | None
     device: torch.device
 
-    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         """Reset every environment; ``(obs [B, D], info)``."""
         ...
 
-    def step(
-        self, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         """``(obs [B, D], reward [B], terminated [B], truncated [B], info)``."""
         ...
 
@@ -57,8 +67,11 @@ StepOut = tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, Any
 class BatchedEnv:
     """Shared machinery of the torch vector environments: generator, seeding, step modes, state holding.
 
-    A subclass sets ``num_envs``, ``observation_size``, ``action_size``, ``device``, ``params`` (with a
-    ``dtype``), and implements :meth:`_reset_state` and :meth:`_core_step` (pure functions of the state).
+    A subclass sets ``observation_size``, ``action_size`` (and ``num_actions`` for a discrete action
+    space, see :class:`TorchVecEnv`), ``params`` (with a ``dtype``; Box environments), and implements
+    :meth:`_reset_state` and :meth:`_core_step` (functions of the state; :func:`same_step_autoreset`
+    ends the step). The whole state of the batch is :attr:`state` (a NamedTuple of tensors) and
+    :attr:`generator`.
 
     Args:
         num_envs: Number of environments.
@@ -76,6 +89,7 @@ class BatchedEnv:
 
     action_low: float = -1.0
     action_high: float = 1.0
+    num_actions: int | None = None
     num_envs: int
     observation_size: int
     action_size: int
@@ -168,21 +182,24 @@ class BatchedEnv:
         self.state, obs, info = self._reset_state(keys)
         return obs, info
 
-    def step(
-        self, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Step every environment with ``action [B, A]`` (moved to the env device and dtype; no broadcasting).
+    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Step every environment with ``action``: ``[B, A]`` floats, or ``[B]`` indices for a discrete
+        environment (moved to the env device and dtype; no broadcasting).
 
         Returns:
             ``(obs, reward, terminated, truncated, info)``, all tensors on the env device.
         """
         if self.state is None:
             raise ConfigError("call reset() before step()")
-        action = torch.as_tensor(action, device=self.device).to(self._action_dtype)
-        if tuple(action.shape) != (self.num_envs, self.action_size):
-            raise ConfigError(
-                f"action has shape {tuple(action.shape)}; expected (num_envs, action_size) = {(self.num_envs, self.action_size)}"
-            )
+        action = torch.as_tensor(action, device=self.device)
+        if self.num_actions is None:
+            action = action.to(self._action_dtype)
+            expected, what = (self.num_envs, self.action_size), "(num_envs, action_size)"
+        else:
+            action = action.to(torch.int64)
+            expected, what = (self.num_envs,), "(num_envs,) action indices"
+        if tuple(action.shape) != expected:
+            raise ConfigError(f"action has shape {tuple(action.shape)}; expected {what} = {expected}")
         if self.step_mode == "cuda_graph":
             if self._graph is None:
                 self._graph = _CudaGraphStep(self._core_step, self.state, action)
@@ -245,6 +262,47 @@ def where_state(mask: torch.Tensor, a: Any, b: Any) -> Any:
     for x, y in zip(a, b, strict=True):
         out.append(torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x, y))
     return type(a)(*out)
+
+
+State = TypeVar("State", bound=tuple)  # a NamedTuple of tensors
+
+
+def same_step_autoreset(
+    stepped: State,
+    done: torch.Tensor,
+    fresh: Callable[[State], State],
+    observe: Callable[[State], torch.Tensor],
+    *,
+    autoreset: bool = True,
+    final_obs: bool = True,
+) -> tuple[State, torch.Tensor, torch.Tensor]:
+    """The end of every environment's step, written once (as gymnax wraps ``step_env`` and ``reset_env``).
+
+    The environment computes the stepped state (its rules, no reset); this selects, per environment and
+    branch-free, a fresh episode where ``done`` and the stepped state elsewhere, and observes the result.
+
+    Args:
+        stepped: The state after the step, before any reset (NamedTuple of ``[B, ...]`` tensors).
+        done: ``[B]`` bool, the environments whose episode just ended (``terminated | truncated``).
+        fresh: New episodes for every environment, from ``stepped`` (its keys and episode counters); only
+            the rows where ``done`` are kept.
+        observe: The ``[B, D]`` observation of a state.
+        autoreset: Reset finished environments; without it ``stepped`` is the next state (a finished
+            environment waits for ``reset``).
+        final_obs: Observe ``stepped`` a second time; without it the returned final observation is the
+            returned observation, which is not the terminal one where ``done`` and ``autoreset``.
+
+    Returns:
+        ``(state, obs, final_obs)``: the next state, its observation (a new episode's first where
+        ``done``) and the observation of ``stepped`` (the last of a finished episode), for
+        ``info["final_obs"]``.
+    """
+    if not autoreset:
+        obs = observe(stepped)
+        return stepped, obs, obs
+    state = where_state(done, fresh(stepped), stepped)
+    obs = observe(state)
+    return state, obs, observe(stepped) if final_obs else obs
 
 
 def _clone_tuple(x: Any) -> Any:

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from finrl_lite.errors import ConfigError
+
 __all__ = ["DiscreteTradeActions", "discrete_to_box"]
 
 
@@ -26,25 +28,32 @@ def discrete_to_box(index: torch.Tensor, num_tickers: int, dtype: torch.dtype = 
 
 
 class DiscreteTradeActions:
-    """Wraps a torch vector env so that ``step`` takes ``[B]`` integer actions in ``[0, 2N]``."""
+    """A Box-action torch vector env seen as a discrete one (a ``TorchVecEnv`` with ``num_actions = 2N + 1``):
+    ``step`` takes ``[B]`` integer actions in ``[0, 2N]``.
+
+    Args:
+        env: A trading ``TorchVecEnv`` with a Box action per ticker (``num_tickers``).
+    """
 
     def __init__(self, env: Any) -> None:
+        if env.num_actions is not None:
+            raise ConfigError(f"DiscreteTradeActions needs a Box-action environment; {type(env).__name__} is already discrete")
         self.env = env
         self.num_envs = env.num_envs
         self.observation_size = env.observation_size
         self.num_tickers = env.num_tickers
-        self.action_low, self.action_high = env.action_low, env.action_high
         self.device = env.device
         self.num_actions = 2 * env.num_tickers + 1
+        self.action_size, self.action_low, self.action_high = 1, 0.0, float(self.num_actions - 1)
 
-    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         return self.env.reset(seed=seed)
 
-    def step(
-        self, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        box = discrete_to_box(torch.as_tensor(action, device=self.device), self.num_tickers)
-        return self.env.step(box)
+    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        action = torch.as_tensor(action, device=self.device)
+        if tuple(action.shape) != (self.num_envs,):
+            raise ConfigError(f"action has shape {tuple(action.shape)}; expected (num_envs,) action indices = ({self.num_envs},)")
+        return self.env.step(discrete_to_box(action, self.num_tickers))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.env, name)

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from finrl_lite.envs.market import hash_uniform
-from finrl_lite.envs.stock_trading import StockTradingState
+from finrl_lite.envs.stock_state import StockTradingState
 
 __all__ = ["KernelInfo", "KernelParams", "step_batch", "step_range", "unpack_outputs"]
 

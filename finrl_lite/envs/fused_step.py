@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import functools
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from finrl_lite.envs.market import EnvMarket
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.recycling import TensorRecycler
+from finrl_lite.envs.stock_state import StepInfo, StockTradingState
 from finrl_lite.errors import ConfigError, MissingDependencyError
-
-if TYPE_CHECKING:
-    from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
 
 __all__ = ["check_fused_supported", "fused_step"]
 
@@ -115,8 +113,6 @@ def fused_step(
     packed tensors, so keeping one of them (rewards in a list, say) keeps its whole pack: clone to keep
     less.
     """
-    from finrl_lite.envs.stock_trading import StepInfo, StockTradingState
-
     kernel = _kernel()
     if market.obs_table is None:
         raise ValueError("market has no observation table: build it with attach_observation_table")

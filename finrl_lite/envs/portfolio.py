@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 
 from finrl_lite.data_processors.market_data import MarketData
-from finrl_lite.envs.base import BatchedEnv, where_state
+from finrl_lite.envs.base import BatchedEnv, same_step_autoreset
 from finrl_lite.envs.market import EnvMarket, draw_keys, episode_bounds, prepare_market
 from finrl_lite.errors import ConfigError
 
@@ -287,16 +287,14 @@ def portfolio_step(
         episode=state.episode,
         key=state.key,
     )
-    if autoreset:
-        done = terminated | truncated
-        new_state = where_state(done, _fresh(params, market, state.key, state.episode + 1), stepped)
-    else:
-        new_state = stepped
-    obs = portfolio_observation(params, market, new_state.t, new_state.cash, new_state.holdings, new_state.value)
-    if final_obs and autoreset:
-        last_obs = portfolio_observation(params, market, stepped.t, stepped.cash, stepped.holdings, stepped.value)
-    else:
-        last_obs = obs
+    new_state, obs, last_obs = same_step_autoreset(
+        stepped,
+        terminated | truncated,
+        lambda s: _fresh(params, market, s.key, s.episode + 1),
+        lambda s: portfolio_observation(params, market, s.t, s.cash, s.holdings, s.value),
+        autoreset=autoreset,
+        final_obs=final_obs,
+    )
     info = PortfolioInfo(
         portfolio_value=value,
         cash=cash,

@@ -8,13 +8,12 @@ same function runs on CPU and CUDA and can be captured by CUDA graphs or ``torch
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
 
 import torch
 
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.actions import actions_to_orders, target_weights_to_orders
-from finrl_lite.envs.base import BatchedEnv, where_state
+from finrl_lite.envs.base import BatchedEnv, same_step_autoreset, where_state
 from finrl_lite.envs.fused_step import check_fused_supported, fused_step
 from finrl_lite.envs.market import EnvMarket, draw_keys, episode_bounds, prepare_market
 from finrl_lite.envs.observation import (
@@ -27,11 +26,10 @@ from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.recycling import TensorRecycler
 from finrl_lite.envs.rewards import compute_reward
 from finrl_lite.envs.simulator import execute_orders
+from finrl_lite.envs.stock_state import StepInfo, StockTradingState
 from finrl_lite.errors import ConfigError
 
 __all__ = [
-    "StockTradingState",
-    "StepInfo",
     "StockTradingVecEnv",
     "make_stock_market",
     "reset",
@@ -39,65 +37,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class StockTradingState(NamedTuple):
-    """State of a batch of stock-trading environments; every tensor has the leading ``num_envs`` dimension.
-
-    Attributes:
-        t: ``[B]`` int64 bar the environment has observed (its close is known).
-        end: ``[B]`` int64 last bar of the episode (reaching it truncates).
-        cash: ``[B]`` cash (currency).
-        holdings: ``[B, N]`` shares held.
-        locked: ``[B, N]`` shares bought on the current trading day (T+1 rule).
-        value: ``[B]`` total asset at bar ``t``'s close: ``cash + sum(holdings * close)``.
-        sharpe_a: ``[B]`` differential-Sharpe first moment.
-        sharpe_b: ``[B]`` differential-Sharpe second moment.
-        total_costs: ``[B]`` fees paid since the episode start (currency).
-        steps: ``[B]`` int64 steps taken in the episode.
-        episode: ``[B]`` int64 episode counter (feeds the start-offset draw).
-        key: ``[B]`` int64 per-environment random key.
-    """
-
-    t: torch.Tensor
-    end: torch.Tensor
-    cash: torch.Tensor
-    holdings: torch.Tensor
-    locked: torch.Tensor
-    value: torch.Tensor
-    sharpe_a: torch.Tensor
-    sharpe_b: torch.Tensor
-    total_costs: torch.Tensor
-    steps: torch.Tensor
-    episode: torch.Tensor
-    key: torch.Tensor
-
-
-class StepInfo(NamedTuple):
-    """Per-step diagnostics of the stepped (pre-reset) state, as tensors.
-
-    Attributes:
-        portfolio_value: ``[B]`` total asset after the step (currency).
-        cash: ``[B]`` cash after the step.
-        holdings: ``[B, N]`` shares after the step.
-        costs: ``[B]`` fees paid on this step.
-        total_costs: ``[B]`` fees paid in the episode so far.
-        turnover: ``[B]`` traded notional / total asset before the step.
-        trades: ``[B]`` int64 executed orders on this step.
-        turbulent: ``[B]`` bool, the turbulence rule fired on this step.
-        final_obs: ``[B, D]`` observation of the stepped state (the last observation of an episode that
-            just ended; the returned observation is already the next episode's first one).
-    """
-
-    portfolio_value: torch.Tensor
-    cash: torch.Tensor
-    holdings: torch.Tensor
-    costs: torch.Tensor
-    total_costs: torch.Tensor
-    turnover: torch.Tensor
-    trades: torch.Tensor
-    turbulent: torch.Tensor
-    final_obs: torch.Tensor
 
 
 def make_stock_market(params: StockTradingParams, market: MarketData, device: str | torch.device = "cpu") -> EnvMarket:
@@ -250,15 +189,14 @@ def step(
         episode=state.episode,
         key=state.key,
     )
-    if autoreset:
-        done = terminated | truncated
-        fresh = _fresh(params, market, state.key, state.episode + 1)
-        new_state = where_state(done, fresh, stepped)
-        obs = stock_observation(params, market, new_state.t, new_state.cash, new_state.holdings)
-        last_obs = stock_observation(params, market, stepped.t, stepped.cash, stepped.holdings) if final_obs else obs
-    else:
-        new_state = stepped
-        obs = last_obs = stock_observation(params, market, stepped.t, stepped.cash, stepped.holdings)
+    new_state, obs, last_obs = same_step_autoreset(
+        stepped,
+        terminated | truncated,
+        lambda s: _fresh(params, market, s.key, s.episode + 1),
+        lambda s: stock_observation(params, market, s.t, s.cash, s.holdings),
+        autoreset=autoreset,
+        final_obs=final_obs,
+    )
     info = StepInfo(
         portfolio_value=value,
         cash=fills.cash,

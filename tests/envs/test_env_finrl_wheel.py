@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SP500_FILE as SP500
 
 from finrl_lite.config import load_config
 from finrl_lite.data_processors import prepare_data
@@ -32,6 +31,7 @@ INDICATORS = ["macd", "boll_ub", "boll_lb", "rsi_30", "cci_30", "dx_30", "close_
 HMAX = 100
 INITIAL = 300_000.0  # small enough that cash runs out mid-step and the buy order matters
 RTOL = 1e-9
+SP500 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sp500_5yr_daily.csv.gz"
 
 
 def finrl_env_module() -> ModuleType:

@@ -16,8 +16,10 @@ from finrl_lite.agents.native.ddqn import (
     double_dqn_targets,
     linear_epsilon,
 )
+from finrl_lite.envs.base import TorchVecEnv
 from finrl_lite.envs.melo.config import MeloSimConfig
 from finrl_lite.envs.melo.env import MeloVecEnv
+from finrl_lite.errors import ConfigError
 
 
 def _linear(weight: list[list[float]], bias: list[float]) -> nn.Linear:
@@ -78,10 +80,11 @@ def test_replay_buffer_wraps_around() -> None:
 
 
 class _Bandit:
-    """A batched contextual bandit: the rewarding action is the sign of the first observation."""
+    """A batched contextual bandit (a ``TorchVecEnv``): the rewarding action is the sign of the first observation."""
 
     num_actions = 2
     observation_size = 2
+    action_size, action_low, action_high = 1, 0.0, 1.0
 
     def __init__(self, num_envs: int = 32) -> None:
         self.num_envs = num_envs
@@ -92,14 +95,15 @@ class _Bandit:
     def _draw(self) -> Tensor:
         return torch.randn(self.num_envs, 2, generator=self.gen)
 
-    def reset(self, seed: int | None = None) -> Tensor:
-        return self.obs
+    def reset(self, seed: int | None = None) -> tuple[Tensor, dict[str, Any]]:
+        return self.obs, {}
 
     def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
         reward = (action == (self.obs[:, 0] > 0).long()).float()
+        final = self.obs
         self.obs = self._draw()
         done = torch.ones(self.num_envs, dtype=torch.bool)
-        return self.obs, reward, done, torch.zeros_like(done), {}
+        return self.obs, reward, done, torch.zeros_like(done), {"final_obs": final}
 
 
 def test_learns_a_contextual_bandit() -> None:
@@ -116,6 +120,7 @@ def test_learns_a_contextual_bandit() -> None:
         seed=0,
     )
     env = _Bandit()
+    assert isinstance(env, TorchVecEnv)
     agent = DoubleDQN(2, 2, cfg)
     history = agent.learn(env)
     assert len(history) == 30
@@ -148,3 +153,11 @@ def test_melo_smoke_is_deterministic(tmp_path: Any) -> None:
     c = DoubleDQN.load(tmp_path / "m.pt")
     assert all(torch.equal(p, q) for p, q in zip(a.q.parameters(), c.q.parameters(), strict=False))
     assert c.cfg.hidden == [16] or tuple(c.cfg.hidden) == (16,)
+
+
+def test_learn_refuses_an_env_of_another_shape() -> None:
+    env = MeloVecEnv(MeloSimConfig(num_envs=1, periods_per_day=5), seed=0)
+    with pytest.raises(ConfigError, match="5 discrete actions"):
+        DoubleDQN(env.observation_size, 3).learn(env)
+    with pytest.raises(ConfigError, match="observations of size"):
+        DoubleDQN(env.observation_size + 1, env.num_actions).learn(env)

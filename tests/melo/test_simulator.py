@@ -45,7 +45,7 @@ def test_deterministic_for_a_seed() -> None:
 
     def run(seed: int) -> list[torch.Tensor]:
         env = MeloVecEnv(sim, seed=seed)
-        out = [env.reset()]
+        out = [env.reset()[0]]
         gen = torch.Generator().manual_seed(123)
         for _ in range(25):  # crosses a day boundary
             obs, reward, _, truncated, info = env.step(torch.randint(0, env.num_actions, (env.num_envs,), generator=gen))
@@ -151,7 +151,7 @@ def test_actions_are_clipped_and_instability_jumps_to_h_max() -> None:
     env = MeloVecEnv(
         MeloSimConfig(num_envs=2, periods_per_day=50), MeloEnvConfig(h_init_ms=1.0, instability_threshold=None), seed=0
     )
-    obs = env.reset()
+    obs, _ = env.reset()
     assert obs.shape == (env.num_envs, env.observation_size)
     for _ in range(5):  # -0.5 ms each step, clipped at 0.25 ms
         obs, _, _, _, info = env.step(torch.zeros(env.num_envs, dtype=torch.int64))

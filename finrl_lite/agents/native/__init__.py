@@ -1,7 +1,6 @@
 """Native on-device agents: they read torch tensors straight from the batched environment cores."""
 
 from finrl_lite.agents.native.ddqn import (
-    BatchedTorchEnv,
     DDQNConfig,
     DoubleDQN,
     QNetwork,
@@ -12,7 +11,6 @@ from finrl_lite.agents.native.ddqn import (
 )
 
 __all__ = [
-    "BatchedTorchEnv",
     "DDQNConfig",
     "DoubleDQN",
     "QNetwork",

@@ -1,8 +1,8 @@
 """Native on-device Double DQN, readable top to bottom (CleanRL style).
 
-It trains on any batched torch environment with discrete actions (:class:`BatchedTorchEnv`): the
-observations arrive as tensors on the environment's device, the replay buffer lives on that device, and
-nothing goes through numpy. Each of the ``num_envs`` rows of the environment is one independent
+It trains on any :class:`~finrl_lite.envs.base.TorchVecEnv` with discrete actions (``num_actions``):
+the observations arrive as tensors on the environment's device, the replay buffer lives on that device,
+and nothing goes through numpy. Each of the ``num_envs`` rows of the environment is one independent
 decision stream; every env step adds ``num_envs`` transitions.
 
 The schedule is a loop of rounds: collect ``train_frequency`` env steps (epsilon-greedy), then take
@@ -17,9 +17,8 @@ Double DQN target (van Hasselt et al., 2016)::
     y  = r + gamma * (1 - terminated) * Q_target(s', a*)
 
 (vanilla DQN would use ``max_a Q_target(s', a)``). Truncated episodes bootstrap from the final
-observation (``info["final_obs"]`` when the env provides one). Target network: Polyak averaging
-``theta_target <- tau * theta + (1 - tau) * theta_target`` every ``target_update_interval`` gradient
-steps (``tau = 1`` is a hard copy).
+observation (``info["final_obs"]``). Target network: Polyak averaging ``theta_target <- tau * theta +
+(1 - tau) * theta_target`` every ``target_update_interval`` gradient steps (``tau = 1`` is a hard copy).
 
 Exact resume: epsilon follows the global step over the schedule horizon (see :meth:`DoubleDQN.learn`),
 and ``save(path, training_state=True)`` adds the replay buffer and the current observation to the
@@ -33,17 +32,17 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
+from finrl_lite.envs.base import TorchVecEnv
 from finrl_lite.errors import ConfigError
 from finrl_lite.io import atomic_path
 
 __all__ = [
-    "BatchedTorchEnv",
     "DDQNConfig",
     "DoubleDQN",
     "QNetwork",
@@ -54,23 +53,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class BatchedTorchEnv(Protocol):
-    """What the agent needs from an environment (``MeloVecEnv`` and the stock-trading core fit)."""
-
-    num_envs: int
-    observation_size: int
-    num_actions: int
-    device: torch.device
-
-    def reset(self, seed: int | None = None) -> Tensor:
-        """Observation ``[num_envs, observation_size]``."""
-        ...
-
-    def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
-        """``(obs, reward, terminated, truncated, info)``; ``info`` may hold ``final_obs``."""
-        ...
 
 
 @dataclass
@@ -289,7 +271,7 @@ class DoubleDQN:
 
     def learn(
         self,
-        env: BatchedTorchEnv,
+        env: TorchVecEnv,
         seed: int | None = None,
         callback: Callable[[dict[str, float]], None] | None = None,
         total_steps: int | None = None,
@@ -302,8 +284,9 @@ class DoubleDQN:
         updates), so learning the rest of an interrupted budget from it continues the same schedule.
 
         Args:
-            env: A batched torch environment with discrete actions; reset on the first call only (later calls
-                and a model loaded with its training state continue from the current observation).
+            env: A torch vector environment with ``num_actions`` discrete actions (same-step autoreset,
+                ``info["final_obs"]``); reset on the first call only (later calls and a model loaded with its
+                training state continue from the current observation).
             seed: Passed to ``env.reset``.
             callback: Called after every round with that round's summary (``step``, ``epsilon``,
                 ``mean_reward``, ``loss``); it may raise to stop training.
@@ -313,11 +296,17 @@ class DoubleDQN:
             One summary dict per round (the host reads the round's numbers once per round).
         """
         cfg = self.cfg
+        if env.num_actions != self.num_actions or env.observation_size != self.obs_size:
+            raise ConfigError(
+                f"the environment has {env.num_actions} discrete actions and observations of size {env.observation_size}; "
+                f"this agent was built for {self.num_actions} and {self.obs_size}"
+            )
         self.horizon = self.num_steps + (cfg.total_steps if total_steps is None else total_steps)
         if self.buffer is None:
             self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_size, self.device)
         if self._obs is None:
-            self._obs = env.reset(seed=seed).to(self.device, torch.float32)
+            obs, _ = env.reset(seed=seed)
+            self._obs = obs.to(self.device, torch.float32)
         history: list[dict[str, float]] = []
         while self.num_steps < self.horizon:
             # 1. collect train_frequency batched steps
@@ -328,8 +317,7 @@ class DoubleDQN:
                 action = self.act(obs, self.epsilon())
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.to(self.device, torch.float32)
-                final = info.get("final_obs") if isinstance(info, dict) else None
-                boot_obs = next_obs if final is None else torch.where(truncated.unsqueeze(1), final.to(next_obs), next_obs)
+                boot_obs = torch.where(truncated.unsqueeze(1), info["final_obs"].to(next_obs), next_obs)
                 self.buffer.add(obs, action, reward, boot_obs, terminated)
                 reward_sum = reward_sum + reward.float().mean()
                 self._obs = next_obs

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,6 @@ from finrl_lite.envs.discrete_actions import DiscreteTradeActions, discrete_to_b
 __all__ = ["NativeDDQNAgent"]
 
 
-class _ObservationReset:
-    """``reset`` returning only the observation, as :class:`DoubleDQN` expects."""
-
-    def __init__(self, env: DiscreteTradeActions) -> None:
-        self.env = env
-        self.num_envs, self.observation_size = env.num_envs, env.observation_size
-        self.num_actions, self.device = env.num_actions, env.device
-
-    def reset(self, seed: int | Sequence[int] | None = None) -> torch.Tensor:
-        return self.env.reset(seed=seed)[0]
-
-    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        return self.env.step(action)
-
-
 class NativeDDQNAgent:
     """Double DQN (online argmax, target-network score) on a torch trading environment.
 
@@ -50,7 +34,7 @@ class NativeDDQNAgent:
     def __init__(
         self, env: Any, config: DDQNConfig | None = None, *, obs_size: int | None = None, num_tickers: int | None = None
     ) -> None:
-        self.env = _ObservationReset(DiscreteTradeActions(env)) if env is not None else None
+        self.env = DiscreteTradeActions(env) if env is not None else None
         self.num_tickers = num_tickers or env.num_tickers
         device = env.device if env is not None else "cpu"
         self.ddqn = DoubleDQN(obs_size or env.observation_size, 2 * self.num_tickers + 1, config, device=device)

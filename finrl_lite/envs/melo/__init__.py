@@ -1,13 +1,14 @@
-"""Nasdaq Dynamic M-ELO: a batched torch midpoint holding-period simulator, environment and adapters.
+"""Nasdaq Dynamic M-ELO: a batched torch midpoint holding-period simulator and environment.
 
 Public names are imported lazily, so ``import finrl_lite.envs.melo.config`` stays light.
 
 * :mod:`~finrl_lite.envs.melo.calibration`: midpoint-process constants fitted on LOBSTER data.
 * :mod:`~finrl_lite.envs.melo.simulator`: order flow and matching, one 30-second period at a time.
-* :mod:`~finrl_lite.envs.melo.env`: :class:`MeloVecEnv` (native torch API).
-* :mod:`~finrl_lite.envs.melo.gym_adapter`: :class:`MeloGymVectorEnv` (gymnasium ``VectorEnv``).
-* :mod:`~finrl_lite.envs.melo.registration`: :func:`register_melo` (``finrl_lite/Melo-v0``).
-* :mod:`~finrl_lite.envs.melo.training`: Double DQN training and evaluation against static holding periods.
+* :mod:`~finrl_lite.envs.melo.env`: :class:`MeloVecEnv` (a ``TorchVecEnv`` with discrete actions).
+* :mod:`~finrl_lite.envs.melo.registration`: :func:`register_melo` (``finrl_lite/Melo-v0`` through the
+  shared gymnasium adapters of :mod:`finrl_lite.envs.adapters`).
+
+The Double DQN training and the evaluation against static holding periods are in :mod:`finrl_lite.train.melo`.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ __all__ = [
     "MELO_ID",
     "MeloCalibration",
     "MeloConfig",
-    "MeloGymVectorEnv",
     "MeloVecEnv",
     "calibrate_lobster",
-    "evaluate_melo",
-    "plot_pareto",
+    "make_melo_env",
+    "make_melo_vec_env",
     "register_melo",
-    "train_melo",
 ]
 
 _LAZY = {
@@ -35,21 +34,17 @@ _LAZY = {
     "calibrate_lobster": "calibration",
     "MeloConfig": "config",
     "MeloVecEnv": "env",
-    "MeloGymVectorEnv": "gym_adapter",
     "MELO_ID": "registration",
+    "make_melo_env": "registration",
+    "make_melo_vec_env": "registration",
     "register_melo": "registration",
-    "evaluate_melo": "training",
-    "plot_pareto": "training",
-    "train_melo": "training",
 }
 
 if TYPE_CHECKING:
     from finrl_lite.envs.melo.calibration import DEFAULT_CALIBRATION, MeloCalibration, calibrate_lobster
     from finrl_lite.envs.melo.config import MeloConfig
     from finrl_lite.envs.melo.env import MeloVecEnv
-    from finrl_lite.envs.melo.gym_adapter import MeloGymVectorEnv
-    from finrl_lite.envs.melo.registration import MELO_ID, register_melo
-    from finrl_lite.envs.melo.training import evaluate_melo, plot_pareto, train_melo
+    from finrl_lite.envs.melo.registration import MELO_ID, make_melo_env, make_melo_vec_env, register_melo
 
 
 def __getattr__(name: str) -> Any:

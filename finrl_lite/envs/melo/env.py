@@ -25,16 +25,20 @@ cancel share, fill rate, 1 s markout / 1 bps, 5 s markout / 1 bps]``.
 
 A day is ``periods_per_day`` (780) periods; at its end every row is ``truncated`` and the env resets
 itself in the same step (the returned observation is the new day's first; ``info["final_obs"]`` holds
-the last one). Nothing is ``terminated``.
+the last one). Nothing is ``terminated``. :class:`MeloVecEnv` is a :class:`~finrl_lite.envs.base.BatchedEnv`
+with a discrete action space (``num_actions``), so it is a :class:`~finrl_lite.envs.base.TorchVecEnv` like
+the trading environments and goes through the same gymnasium and SB3 adapters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from finrl_lite.envs.base import BatchedEnv, same_step_autoreset
 from finrl_lite.envs.melo.calibration import DEFAULT_CALIBRATION, MeloCalibration
 from finrl_lite.envs.melo.config import MeloEnvConfig, MeloSimConfig
 from finrl_lite.envs.melo.simulator import (
@@ -47,8 +51,9 @@ from finrl_lite.envs.melo.simulator import (
     realised_vol_bps,
     sample_period,
 )
+from finrl_lite.errors import ConfigError
 
-__all__ = ["MeloEnvState", "MeloVecEnv", "NUM_STAT_FEATURES", "STAT_FEATURES"]
+__all__ = ["MeloEnvState", "MeloStepInfo", "MeloVecEnv", "NUM_STAT_FEATURES", "STAT_FEATURES"]
 
 STAT_FEATURES = (
     "moves",
@@ -82,8 +87,42 @@ class MeloEnvState(NamedTuple):
     history: Tensor
 
 
-class MeloVecEnv:
-    """Batched Dynamic M-ELO environment on a torch device (the native API our agents use).
+class MeloStepInfo(NamedTuple):
+    """Diagnostics of one step (``[B]`` tensors unless noted).
+
+    Attributes:
+        h_ms: Holding period used this period (the action applied; before any instability jump).
+        regime: Regime of the period (0 calm, 1 normal, 2 volatile).
+        fill_rate: The agent's fill rate.
+        markout_1s_bps: The agent's mean 1 s markout cost of the uninformed fills (bps).
+        markout_5s_bps: Same at 5 s.
+        baseline_fill_rate: Fill rate of the static baseline ``h0`` on the same flow.
+        baseline_markout_1s_bps: Its mean 1 s markout cost (bps).
+        stats: :class:`PeriodStats` ``[B, 2 + E]`` of every matched column: the agent, the baseline, then
+            the ``extra_holding_ms``.
+        flow: The period's order flow (:class:`PeriodFlow`).
+        final_obs: ``[B, D]`` observation of the stepped state (the day's last where ``truncated``).
+    """
+
+    h_ms: Tensor
+    regime: Tensor
+    fill_rate: Tensor
+    markout_1s_bps: Tensor
+    markout_5s_bps: Tensor
+    baseline_fill_rate: Tensor
+    baseline_markout_1s_bps: Tensor
+    stats: PeriodStats
+    flow: PeriodFlow
+    final_obs: Tensor
+
+
+class MeloVecEnv(BatchedEnv):
+    """Batched Dynamic M-ELO environment on a torch device (a :class:`~finrl_lite.envs.base.TorchVecEnv`).
+
+    Actions are ``[B]`` indices into ``action_deltas_ms`` (``num_actions`` of them). ``reset(seed)``
+    returns ``(obs, info)``; ``step`` returns ``(obs, reward, terminated, truncated, info)`` with the
+    fields of :class:`MeloStepInfo` in ``info``. The state of the batch is :attr:`state` and
+    :attr:`generator` (every row draws its order flow from that one generator).
 
     Args:
         sim: Order-flow model and batch shape (``num_envs x num_symbols`` rows).
@@ -92,23 +131,28 @@ class MeloVecEnv:
         device: torch device.
         calibration: Midpoint-process constants (defaults: the LOBSTER fit).
         extra_holding_ms: Static holding periods also matched every step on the same flow (evaluation);
-            their statistics are returned in ``info["extra"]`` with shape ``[B, len(extra_holding_ms)]``.
+            their statistics are the last columns of ``info["stats"]``.
+        autoreset: Start a new day inside ``step`` when a day ends (same-step); without it a finished
+            row keeps counting periods past the day's end until :meth:`reset`.
+        final_obs: Return the day's last observation in ``info["final_obs"]``.
     """
 
     def __init__(
         self,
         sim: MeloSimConfig | None = None,
         env: MeloEnvConfig | None = None,
-        seed: int = 0,
+        seed: int | None = 0,
         device: torch.device | str = "cpu",
         calibration: MeloCalibration = DEFAULT_CALIBRATION,
         extra_holding_ms: list[float] | None = None,
+        autoreset: bool = True,
+        final_obs: bool = True,
     ) -> None:
         self.sim = sim or MeloSimConfig()
         self.cfg = env or MeloEnvConfig()
-        self.device = torch.device(device)
-        self.num_envs = self.sim.num_envs * self.sim.num_symbols
+        super().__init__(self.sim.num_envs * self.sim.num_symbols, device, seed, "eager", autoreset, final_obs)
         self.num_actions = len(self.cfg.action_deltas_ms)
+        self.action_size, self.action_low, self.action_high = 1, 0.0, float(self.num_actions - 1)
         self.observation_size = 2 + self.cfg.history * NUM_STAT_FEATURES
         self.dtype = torch.float32 if self.sim.dtype == "float32" else torch.float64
         self.tables = make_tables(self.sim, self.num_envs, self.device, calibration)
@@ -116,10 +160,8 @@ class MeloVecEnv:
         extra = list(extra_holding_ms or [])
         self.num_extra = len(extra)
         self._static_h = torch.tensor([self.cfg.baseline_h_ms, *extra], dtype=self.dtype, device=self.device)
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(seed)
-        self.state = self._fresh_state()
-        self.last_flow: PeriodFlow | None = None
+        # The first day is drawn here, as it always was: step works before reset, and a seed gives the same days.
+        self.state: MeloEnvState = self._fresh_state()
 
     # ------------------------------------------------------------------ core
 
@@ -132,12 +174,35 @@ class MeloVecEnv:
             history=torch.zeros(B, self.cfg.history, NUM_STAT_FEATURES, dtype=self.dtype, device=self.device),
         )
 
-    def reset(self, seed: int | None = None) -> Tensor:
-        """Start a new day for every row (re-seeding the generator when ``seed`` is given); returns the observation."""
-        if seed is not None:
-            self.generator.manual_seed(seed)
-        self.state = self._fresh_state()
-        return self._observe(self.state)
+    def _next_day(self, stepped: MeloEnvState) -> MeloEnvState:
+        """The next day's first state of every row (the regime carries over; nothing is drawn)."""
+        return MeloEnvState(
+            h_ms=torch.full_like(stepped.h_ms, self.cfg.h_init_ms),
+            period=torch.zeros_like(stepped.period),
+            regime=stepped.regime,
+            history=torch.zeros_like(stepped.history),
+        )
+
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Start a new day for every row.
+
+        Args:
+            seed: An int reseeds the generator. Every row draws from that one generator, so a sequence (one
+                seed per row, as SB3 and gymnasium pass them) needs ``num_envs`` entries and its first
+                reseeds the generator.
+
+        Returns:
+            ``(obs [B, D], info)`` with ``info`` holding ``h_ms`` and ``regime``.
+        """
+        if isinstance(seed, Sequence):
+            if len(seed) != self.num_envs:
+                raise ConfigError(f"got {len(seed)} seeds for {self.num_envs} environments")
+            seed = int(seed[0])
+        return super().reset(seed)
+
+    def _reset_state(self, keys: Tensor | None) -> tuple[MeloEnvState, Tensor, dict[str, Tensor]]:
+        state = self._fresh_state()
+        return state, self._observe(state), {"h_ms": state.h_ms, "regime": state.regime}
 
     def _observe(self, state: MeloEnvState) -> Tensor:
         cfg = self.cfg
@@ -187,43 +252,36 @@ class MeloVecEnv:
         """New holding period: ``clip(h + delta[action], h_min, h_max)``."""
         return (h_ms + self.deltas[action]).clamp(self.cfg.h_min_ms, self.cfg.h_max_ms)
 
-    def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, object]]:
-        """Simulate one 30-second period for every row.
-
-        Args:
-            action: ``[B]`` int64 action indices.
-
-        Returns:
-            ``(obs, reward, terminated, truncated, info)``; ``info`` holds ``stats`` (:class:`PeriodStats`,
-            columns: agent, baseline, then ``extra_holding_ms``), ``h_ms`` (the h used this period),
-            ``regime``, ``final_obs`` and ``extra`` (the extra columns only, or None).
-        """
-        st = self.state
-        h = self.apply_action(st.h_ms, action.to(self.device))
-        flow = sample_period(self.sim, self.tables, st.period, st.regime, self.generator)
+    def _core_step(
+        self, state: MeloEnvState, action: Tensor
+    ) -> tuple[MeloEnvState, Tensor, Tensor, Tensor, Tensor, MeloStepInfo]:
+        """Simulate one 30-second period for every row (``action``: ``[B]`` int64 indices)."""
+        h = self.apply_action(state.h_ms, action)
+        flow = sample_period(self.sim, self.tables, state.period, state.regime, self.generator)
         h_cols = torch.cat([h.unsqueeze(1), self._static_h.unsqueeze(0).expand(self.num_envs, -1)], dim=1)
         stats = match_period(flow, h_cols)
         reward = self.reward(stats)
-        history = torch.cat([self._features(flow, stats, st.period).unsqueeze(1), st.history[:, :-1]], dim=1)
+        history = torch.cat([self._features(flow, stats, state.period).unsqueeze(1), state.history[:, :-1]], dim=1)
         h_next = h
         if self.cfg.instability_threshold is not None:
-            unstable = flow.moves > self.cfg.instability_threshold * expected_moves(self.sim, self.tables, st.period)
+            unstable = flow.moves > self.cfg.instability_threshold * expected_moves(self.sim, self.tables, state.period)
             h_next = torch.where(unstable, torch.full_like(h, self.cfg.h_max_ms), h)
-        period = st.period + 1
-        stepped = MeloEnvState(h_ms=h_next, period=period, regime=flow.regime, history=history)
-        final_obs = self._observe(stepped)
-        truncated = period >= self.sim.periods_per_day
+        stepped = MeloEnvState(h_ms=h_next, period=state.period + 1, regime=flow.regime, history=history)
+        truncated = stepped.period >= self.sim.periods_per_day
         terminated = torch.zeros_like(truncated)
-        # Branch-free same-step autoreset (all rows end their day together, but nothing relies on it).
-        fresh_h = torch.full_like(h_next, self.cfg.h_init_ms)
-        self.state = MeloEnvState(
-            h_ms=torch.where(truncated, fresh_h, h_next),
-            period=torch.where(truncated, torch.zeros_like(period), period),
-            regime=flow.regime,
-            history=torch.where(truncated.view(-1, 1, 1), torch.zeros_like(history), history),
+        new_state, obs, final_obs = same_step_autoreset(
+            stepped, truncated, self._next_day, self._observe, autoreset=self.autoreset, final_obs=self.final_obs
         )
-        self.last_flow = flow
-        obs = self._observe(self.state)
-        extra = PeriodStats(*(x[:, 2:] for x in stats)) if self.num_extra else None
-        info: dict[str, object] = {"stats": stats, "h_ms": h, "regime": flow.regime, "final_obs": final_obs, "extra": extra}
-        return obs, reward, terminated, truncated, info
+        info = MeloStepInfo(
+            h_ms=h,
+            regime=flow.regime,
+            fill_rate=stats.fill_rate[:, 0],
+            markout_1s_bps=stats.markout_1s[:, 0],
+            markout_5s_bps=stats.markout_5s[:, 0],
+            baseline_fill_rate=stats.fill_rate[:, 1],
+            baseline_markout_1s_bps=stats.markout_1s[:, 1],
+            stats=stats,
+            flow=flow,
+            final_obs=final_obs,
+        )
+        return new_state, obs, reward, terminated, truncated, info

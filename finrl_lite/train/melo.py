@@ -1,4 +1,5 @@
-"""Train the Dynamic M-ELO Double DQN and evaluate it against static holding periods and an oracle.
+"""Train the Dynamic M-ELO Double DQN on :class:`~finrl_lite.envs.melo.env.MeloVecEnv` and evaluate it
+against static holding periods and an oracle.
 
 Seeds: the training simulator uses seed ``2 * train.seed`` and evaluation uses ``2 * seed + 1``, so an
 evaluation never replays a training day.
@@ -15,9 +16,9 @@ import torch
 from torch import Tensor
 
 from finrl_lite.agents.native.ddqn import DDQNConfig, DoubleDQN
-from finrl_lite.envs.melo.config import MeloConfig
 from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.envs.melo.simulator import PeriodStats
+from finrl_lite.melo_config import MeloConfig
 
 __all__ = ["ddqn_config", "evaluate_melo", "plot_pareto", "train_melo", "train_env_seed", "eval_env_seed"]
 
@@ -145,18 +146,18 @@ def evaluate_melo(
     h_sum = torch.zeros(3, dtype=torch.float64, device=env.device)
     h_cnt = torch.zeros(3, dtype=torch.float64, device=env.device)
     reward_sum = torch.zeros((), dtype=torch.float64, device=env.device)
-    obs = env.reset()
+    obs, _ = env.reset()
     steps = days * cfg.sim.periods_per_day
     for _ in range(steps):
         obs, reward, _, _, info = env.step(act(obs))
-        s: PeriodStats = info["stats"]  # type: ignore[assignment]
+        s: PeriodStats = info["stats"]
         totals.add(s)
         mo = s.markout_1s if horizon == "1s" else s.markout_5s
         best = _objective(cfg, s.fill_rate[:, 2 : 2 + G], mo[:, 2 : 2 + G]).argmax(1, keepdim=True) + 2
         oracle.add(PeriodStats(*(x.gather(1, best) for x in s)))
         regime = info["regime"]
-        h_sum.index_add_(0, regime, info["h_ms"].double())  # type: ignore[arg-type]
-        h_cnt.index_add_(0, regime, torch.ones_like(info["h_ms"], dtype=torch.float64))  # type: ignore[arg-type]
+        h_sum.index_add_(0, regime, info["h_ms"].double())
+        h_cnt.index_add_(0, regime, torch.ones_like(info["h_ms"], dtype=torch.float64))
         reward_sum += reward.double().mean()
 
     agent = totals.summary(0, horizon)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from finrl_lite.cli import app
 from finrl_lite.config import load_config
 from finrl_lite.errors import ConfigError
-from finrl_lite.train.pipeline import train_run
+from finrl_lite.train.pipeline import backtest_run, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -161,9 +161,14 @@ def test_checkpoints_follow_multiples_of_checkpoint_every(tmp_path: Path) -> Non
 
 
 def test_sb3_backend_through_the_pipeline(tmp_path: Path) -> None:
+    """The metrics the pipeline reports for an SB3 agent are those of a fresh back-test of the model it saved."""
     cfg = _cfg(tmp_path, "agent.backend=sb3", "agent.algo=a2c", "agent.params={n_steps: 8}", "train.eval_splits=[test]")
     metrics = train_run(cfg, tmp_path / "r")
-    assert "agent" in metrics["test"]
+    fresh = backtest_run(tmp_path / "r", "test")
+    assert fresh["test"] == metrics["test"]
+    agent = fresh["test"]["agent"]
+    assert agent["turnover"]["mean"] > 0  # the saved model trades: the comparison is not between two idle curves
+    assert agent["cumulative_return"]["mean"] != fresh["test"]["buy_and_hold"]["cumulative_return"]["mean"]
 
 
 def test_config_errors(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from finrl_lite.data_processors.market_data import MarketData
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SP500 = SHARED_DATA / "sp500_5yr_daily.csv.gz"
 CRYPTO = SHARED_DATA / "crypto_binance_1min_2023-02.csv.gz"
@@ -34,3 +36,13 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_market() -> MarketData:
+    """Three synthetic tickers over 2019 with macd and rsi_30: the agents' smoke-test market."""
+    from finrl_lite.data_processors import DataProcessor
+
+    dp = DataProcessor("synthetic", num_tickers=3, seed=2)
+    df = dp.add_indicators(dp.clean(dp.download([], "2019-01-01", "2019-12-31")), ["macd", "rsi_30"])
+    return dp.to_market_data(df)

@@ -27,7 +27,7 @@ from finrl_lite.config import (
     dump_config,
     load_config,
 )
-from finrl_lite.data_processors import DataProcessor, MarketData, prepare_data
+from finrl_lite.data_processors import MarketData, prepare_data
 from finrl_lite.data_processors.sources import SOURCES, DataSource, make_source, source_options
 from finrl_lite.env_config import ENV_KINDS, EnvKind
 from finrl_lite.envs.params import StockTradingParams
@@ -61,10 +61,8 @@ def _no_ray_left() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def market() -> MarketData:
-    dp = DataProcessor("synthetic", num_tickers=3, seed=2)
-    df = dp.add_indicators(dp.clean(dp.download([], "2019-01-01", "2019-12-31")), ["macd", "rsi_30"])
-    return dp.to_market_data(df)
+def market(tiny_market: MarketData) -> MarketData:
+    return tiny_market
 
 
 # ---------------------------------------------------------------- light imports

@@ -15,7 +15,7 @@ pytest.importorskip("ray.rllib")
 
 from finrl_lite.agents.base import Agent, TrainProgress  # noqa: E402
 from finrl_lite.agents.rllib import DiscreteGymEnv, RLlibAgent, make_rllib_env  # noqa: E402
-from finrl_lite.data_processors import DataProcessor, MarketData  # noqa: E402
+from finrl_lite.data_processors import MarketData  # noqa: E402
 from finrl_lite.envs.params import StockTradingParams  # noqa: E402
 from finrl_lite.envs.stock_trading import StockTradingVecEnv  # noqa: E402
 from finrl_lite.errors import ConfigError  # noqa: E402
@@ -41,10 +41,8 @@ def _ray_cluster() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def market() -> MarketData:
-    dp = DataProcessor("synthetic", num_tickers=3, seed=2)
-    df = dp.add_indicators(dp.clean(dp.download([], "2019-01-01", "2019-12-31")), ["macd", "rsi_30"])
-    return dp.to_market_data(df)
+def market(tiny_market: MarketData) -> MarketData:
+    return tiny_market
 
 
 def _env(market: MarketData) -> StockTradingVecEnv:

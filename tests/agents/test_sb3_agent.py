@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from finrl_lite.agents.sb3.agent import SB3_ALGORITHMS, SB3Agent
-from finrl_lite.data_processors import DataProcessor, MarketData
+from finrl_lite.data_processors import MarketData
 from finrl_lite.envs.discrete_actions import discrete_to_box
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.stock_trading import StockTradingVecEnv
@@ -17,10 +17,8 @@ from finrl_lite.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
-def market() -> MarketData:
-    dp = DataProcessor("synthetic", num_tickers=3, seed=2)
-    df = dp.add_indicators(dp.clean(dp.download([], "2019-01-01", "2019-12-31")), ["macd", "rsi_30"])
-    return dp.to_market_data(df)
+def market(tiny_market: MarketData) -> MarketData:
+    return tiny_market
 
 
 def _env(market: MarketData, n: int = 2) -> StockTradingVecEnv:

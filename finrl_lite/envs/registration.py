@@ -20,6 +20,7 @@ import gymnasium
 
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.adapters import GymEnv, GymVectorEnv
+from finrl_lite.envs.discrete_actions import DiscreteTradeActions
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.stock_trading import StockTradingVecEnv
 from finrl_lite.envs.synthetic import default_market
@@ -48,8 +49,13 @@ def make_stock_trading_env(
     device: str = "cpu",
     seed: int | None = None,
     render_mode: str | None = None,
+    discrete: bool = False,
 ) -> GymEnv:
-    """One stock-trading environment as a gymnasium ``Env`` (the ``entry_point`` of the registration)."""
+    """One stock-trading environment as a gymnasium ``Env`` (the ``entry_point`` of the registration).
+
+    ``discrete=True`` gives DQN-family agents ``Discrete(2N + 1)`` actions (hold, or buy / sell ``hmax`` shares of one
+    ticker; :class:`~finrl_lite.envs.discrete_actions.DiscreteTradeActions`).
+    """
     env = StockTradingVecEnv(
         market if market is not None else default_market(),
         _stock_params(params),
@@ -58,7 +64,7 @@ def make_stock_trading_env(
         seed=seed,
         autoreset=False,
     )
-    return GymEnv(env)
+    return GymEnv(DiscreteTradeActions(env) if discrete else env)
 
 
 def make_stock_trading_vec_env(

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
 
 pytest.importorskip("ray.rllib")
 
 from finrl_lite.agents.base import Agent, TrainProgress  # noqa: E402
-from finrl_lite.agents.rllib import DiscreteGymEnv, RLlibAgent, make_rllib_env  # noqa: E402
+from finrl_lite.agents.rllib import RLlibAgent, make_rllib_env  # noqa: E402
 from finrl_lite.data_processors import MarketData  # noqa: E402
 from finrl_lite.envs.params import StockTradingParams  # noqa: E402
 from finrl_lite.envs.stock_trading import StockTradingVecEnv  # noqa: E402
@@ -105,15 +107,16 @@ def test_rllib_env_creator_and_discrete_wrapper(market: MarketData) -> None:
     config = {"market": market, "params": StockTradingParams(episode_length=5), "seed": 1}
     box_env = make_rllib_env(config)
     env = make_rllib_env({**config, "discrete": True})
-    assert isinstance(env, DiscreteGymEnv) and env.action_space.n == 7
+    assert isinstance(env.action_space, spaces.Discrete) and env.action_space.n == 7
     assert env.observation_space == box_env.observation_space
     obs, _ = env.reset(seed=3)
     assert obs.shape == env.observation_space.shape
-    np.testing.assert_array_equal(env.action(0), [0.0, 0.0, 0.0])
-    np.testing.assert_array_equal(env.action(2), [0.0, 1.0, 0.0])
-    np.testing.assert_array_equal(env.action(6), [0.0, 0.0, -1.0])
-    _, reward, terminated, truncated, _ = env.step(2)
+    _, reward, terminated, truncated, info = env.step(2)  # 2: buy hmax shares of the second ticker
     assert np.isfinite(reward) and not terminated
+    assert info["holdings"].tolist() == [0.0, 100.0, 0.0]
+    _, _, _, _, info = env.step(5)  # N + 2 = 5: sell the second ticker
+    assert info["holdings"].tolist() == [0.0, 0.0, 0.0]
+    check_env(env.unwrapped, skip_render_check=True)
     with pytest.raises(ConfigError, match="needs 'market'"):
         make_rllib_env({})
 

@@ -6,6 +6,6 @@ naming the extra when it is missing.
 """
 
 from finrl_lite.agents.rllib.agent import RLLIB_ALGORITHMS, RLlibAgent, check_hyperparameters
-from finrl_lite.agents.rllib.envs import DiscreteGymEnv, make_rllib_env
+from finrl_lite.agents.rllib.envs import make_rllib_env
 
-__all__ = ["RLLIB_ALGORITHMS", "RLlibAgent", "DiscreteGymEnv", "check_hyperparameters", "make_rllib_env"]
+__all__ = ["RLLIB_ALGORITHMS", "RLlibAgent", "check_hyperparameters", "make_rllib_env"]

@@ -394,14 +394,15 @@ def test_validation_sharpe_is_annualised_from_the_interval(sequential_run: Path,
             assert entry["validation_metrics"][name]["sharpe"] == pytest.approx(by_hand, rel=1e-12, abs=1e-12)
 
 
-def test_chained_curve_is_the_window_trades_stitched_by_hand(sequential_run: Path, tiny_market: MarketData) -> None:
-    cfg = load_config(sequential_run / "config.yaml")
-    record, windows = _windows(sequential_run)
-    lo = int(tiny_market.splits.indices("test", tiny_market.dates)[0])
-    span = tiny_market.bars(lo, tiny_market.num_dates)
+def _stitch(run: Path, market: MarketData, act: Any) -> np.ndarray:
+    """The out-of-sample account by hand: window k's env (its threshold) continues from window k-1's state and
+    ``act(window record, obs)`` trades its bars."""
+    cfg = load_config(run / "config.yaml")
+    record, windows = _windows(run)
+    lo = int(market.splits.indices("test", market.dates)[0])
+    span = market.bars(lo, market.num_dates)
     values, env, obs = [], None, None
     for w, entry in zip(windows, record["windows"], strict=True):
-        picked = load_agent(sequential_run / "windows" / f"w{w.index:03d}" / entry["picked"])
         params = replace(env_params(cfg.env, evaluation=True), turbulence_threshold=w.turbulence_threshold)
         window_env = StockTradingVecEnv(span, params, num_envs=1, seed=0)
         obs_new, info = window_env.reset(seed=0)
@@ -413,12 +414,39 @@ def test_chained_curve_is_the_window_trades_stitched_by_hand(sequential_run: Pat
             window_env.load_state_dict(env.state_dict())
         env = window_env
         for _ in range(w.trade[0], w.trade[1]):
-            obs, _, _, _, info = env.step(torch.as_tensor(picked.predict(obs)))
+            obs, _, _, _, info = env.step(torch.as_tensor(act(entry, obs)))
             values.append(float(info["portfolio_value"][0]))
+    return np.asarray(values)
+
+
+def test_chained_curve_is_the_window_trades_stitched_by_hand(sequential_run: Path, tiny_market: MarketData) -> None:
+    members = {}
+
+    def picked(entry: dict[str, Any], obs: torch.Tensor) -> torch.Tensor:
+        path = sequential_run / "windows" / f"w{entry['index']:03d}" / entry["picked"]
+        return members.setdefault(path, load_agent(path)).predict(obs)
+
+    values = _stitch(sequential_run, tiny_market, picked)
     equity = pd.read_csv(sequential_run / "equity_test.csv")
-    np.testing.assert_array_equal(equity["agent"].to_numpy(), np.asarray(values))
+    np.testing.assert_array_equal(equity["agent"].to_numpy(), values)
     metrics = json.loads((sequential_run / "metrics.json").read_text())["test"]["agent"]
-    assert metrics["sharpe"]["mean"] == pytest.approx(compute_metrics(np.asarray(values))["sharpe"], rel=1e-12)
+    assert metrics["sharpe"]["mean"] == pytest.approx(compute_metrics(values)["sharpe"], rel=1e-12)
+
+
+def test_mean_policy_trades_the_average_of_the_members(cache_dir: Path, tiny_market: MarketData, tmp_path: Path) -> None:
+    run = tmp_path / "mean"
+    ensemble_run(_cfg(cache_dir, "ensemble.policy=mean", "ensemble.rebalance_window=45", "ensemble.parallel=none"), run)
+    members = {}
+
+    def average(entry: dict[str, Any], obs: torch.Tensor) -> torch.Tensor:
+        window = run / "windows" / f"w{entry['index']:03d}"
+        agents = [members.setdefault(window / n, load_agent(window / n)) for n in ("ppo_s0", "ppo_s1")]
+        return (agents[0].predict(obs).double() + agents[1].predict(obs).double()) / 2
+
+    np.testing.assert_allclose(
+        pd.read_csv(run / "equity_test.csv")["agent"].to_numpy(), _stitch(run, tiny_market, average), rtol=1e-12, atol=0
+    )
+    assert load_agent(run / "model").mode == "mean"
 
 
 def test_backtest_on_the_span_reproduces_the_chained_curve(sequential_run: Path) -> None:

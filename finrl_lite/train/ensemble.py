@@ -196,10 +196,9 @@ def plan_windows(market: MarketData, cfg: AppConfig) -> list[Window]:
             "the training bars must lie before it; start the split later or shorten the validation window"
         )
     need = max(cfg.env.episode_length or 0, 2)
-    train_start_of = (lambda v: v - ens.train_window) if ens.train_window is not None else (lambda v: 0)
     first_v = first - ens.validation_window
-    available = first_v - max(train_start_of(first_v), market.warmup)
-    if train_start_of(first_v) < 0 or available < max(need, ens.train_window or 0):
+    available = first_v - max(_train_start(first_v, ens), market.warmup)
+    if _train_start(first_v, ens) < 0 or available < max(need, ens.train_window or 0):
         wanted = f"train_window={ens.train_window}" if ens.train_window is not None else f"at least {need}"
         raise ConfigError(
             f"the first window does not fit: {available} training bars after the warm-up before its validation window "
@@ -212,10 +211,15 @@ def plan_windows(market: MarketData, cfg: AppConfig) -> list[Window]:
     windows = []
     for k, a in enumerate(starts):
         v = a - ens.validation_window
-        train = (train_start_of(v), v)
+        train = (_train_start(v, ens), v)
         threshold = _threshold(risk, market, train, ens, k) if risk is not None else _configured_threshold(cfg.env)
         windows.append(Window(k, train, (v, a), (a, starts[k + 1] if k + 1 < len(starts) else last), threshold))
     return windows
+
+
+def _train_start(validation_start: int, ens: EnsembleConfig) -> int:
+    """First training bar of a window: the data's first, or ``train_window`` bars before the validation window."""
+    return validation_start - ens.train_window if ens.train_window is not None else 0
 
 
 def _configured_threshold(env: EnvConfig) -> float | None:

@@ -60,7 +60,7 @@ ProgressHook = Callable[[int, TrainProgress], None]
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of finrl_lite, Python and the libraries that shape a run's numbers (for ``run.json``)."""
+    """Versions of finrl_lite, Python and the libraries a run's numbers depend on (for run.json)."""
     import gymnasium
     import numpy
     import pandas
@@ -120,7 +120,7 @@ def evaluate_split(
 
 
 def report_split(curves: list[EquityCurve], market: MarketData, directory: Path, split: str) -> dict[str, dict[str, float]]:
-    """Write ``equity_<split>.csv`` and ``report_<split>.png`` of ``curves`` into ``directory``; their metrics by curve name."""
+    """Write ``equity_<split>.csv`` and ``report_<split>.png`` of ``curves`` into ``directory``; their metrics by name."""
     write_curves_csv(curves, directory / f"equity_{split}.csv")
     plot_curves(curves, directory / f"report_{split}.png", f"{split}: {market.date_range_text()}")
     return {c.name: c.metrics(market.interval, market.calendar) for c in curves}
@@ -235,8 +235,9 @@ def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = N
     out.mkdir(parents=True, exist_ok=True)
     market = prepare_data(cfg, use_cache=use_cache).market
     atomic_write_text(out / "config.yaml", dump_config(cfg))
-    run_info = {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": library_versions()}
-    _write_json(out / "run.json", run_info)
+    _write_json(
+        out / "run.json", {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": library_versions()}
+    )
     baselines = {split: baseline_curves(market, cfg, split) for split in cfg.train.eval_splits}
     per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook, baselines) for seed in cfg.train.seeds}
     metrics = aggregate_metrics(per_seed)

@@ -117,7 +117,7 @@ def test_windows_tile_the_split_by_hand() -> None:
     assert [w.train for w in sliding] == [(20, 50), (35, 65), (50, 80)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rebalance=st.integers(1, 60),
     validation=st.integers(2, 60),

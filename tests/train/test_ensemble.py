@@ -28,13 +28,14 @@ from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.data_processors.splits import Splits
 from finrl_lite.envs.stock_trading import StockTradingVecEnv
-from finrl_lite.errors import ConfigError
+from finrl_lite.errors import ConfigError, MissingDependencyError
 from finrl_lite.train.backtest import run_agent, run_agent_schedule
 from finrl_lite.train.ensemble import (
     Window,
     _parallel_mode,
     ensemble_run,
     is_ensemble_run,
+    local_ray,
     plan_windows,
 )
 from finrl_lite.train.environment import env_params
@@ -229,6 +230,8 @@ def test_parallel_auto_falls_back_without_ray(monkeypatch: pytest.MonkeyPatch, c
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` now raises ImportError
     assert _parallel_mode(ens) == "none"
     assert _parallel_mode(ens.model_copy(update={"parallel": "ray"})) == "ray"
+    with pytest.raises(MissingDependencyError, match=r"pip install 'finrl-lite\[rllib\]'"), local_ray(1):
+        pass
 
 
 # ---------------------------------------------------------------------- one account across windows

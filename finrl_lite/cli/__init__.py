@@ -18,6 +18,7 @@ def register_commands() -> None:
     if _registered:
         return
     from finrl_lite.cli.data import data_app
+    from finrl_lite.cli.ensemble import ensemble
     from finrl_lite.cli.melo import melo_app
     from finrl_lite.cli.train import backtest, train
 
@@ -25,6 +26,7 @@ def register_commands() -> None:
     app.add_typer(melo_app, name="melo")
     app.command("train")(train)
     app.command("backtest")(backtest)
+    app.command("ensemble")(ensemble)
     _registered = True
 
 

@@ -29,7 +29,7 @@ from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
 from finrl_lite.data_processors.splits import Splits
 from finrl_lite.errors import DataError
 
-__all__ = ["DataProcessor", "PreparedData", "prepare_data", "MARKET_COLUMNS"]
+__all__ = ["DataProcessor", "PreparedData", "prepare_data", "process_frame", "MARKET_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,30 @@ def _source_options(cfg: Any) -> dict[str, Any]:
     return cfg.alpaca.model_dump()
 
 
+def process_frame(dp: DataProcessor, df: pd.DataFrame, config: Any) -> MarketData:
+    """Raw bars -> :class:`MarketData`: clean -> indicators -> turbulence -> VIX -> index, as a config's ``data`` asks.
+
+    The one processing path: :func:`prepare_data` runs it on a download, the paper-trading loop on the bars
+    it has seen so far (every step only looks backwards, so a prefix of the bars gives a prefix of the result).
+
+    Args:
+        dp: The processor (its source provides the VIX and index series).
+        df: Long frame ``date, tic, open, high, low, close, volume``.
+        config: ``AppConfig`` or its ``DataConfig``.
+    """
+    cfg = getattr(config, "data", config)
+    dp.interval = cfg.interval
+    df = dp.clean(df)
+    df = dp.add_indicators(df, cfg.indicators)
+    if cfg.turbulence:
+        df = dp.add_turbulence(df, window=cfg.turbulence_window)
+    if cfg.vix:
+        df = dp.add_vix(df)
+    if hasattr(dp.source, "download_index"):
+        df = dp.add_index(df)
+    return dp.to_market_data(df)
+
+
 def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
     """Run the whole data pipeline for a config (``AppConfig`` or its ``DataConfig``).
 
@@ -252,16 +276,7 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
         report = CleaningReport.from_dict(extra.get("report", {}))
         cache_hit = True
     else:
-        df = dp.download(cfg.tickers, cfg.start, cfg.end, cfg.interval)
-        df = dp.clean(df)
-        df = dp.add_indicators(df, cfg.indicators)
-        if cfg.turbulence:
-            df = dp.add_turbulence(df, window=cfg.turbulence_window)
-        if cfg.vix:
-            df = dp.add_vix(df)
-        if hasattr(dp.source, "download_index"):
-            df = dp.add_index(df)
-        market = dp.to_market_data(df)
+        market = process_frame(dp, dp.download(cfg.tickers, cfg.start, cfg.end, cfg.interval), cfg)
         report = dp.report
         cache_hit = False
         if cache is not None:

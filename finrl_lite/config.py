@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +30,7 @@ __all__ = [
     "YahooConfig",
     "apply_overrides",
     "load_config",
+    "load_model_config",
 ]
 
 SourceName = Literal["synthetic", "csv", "parquet", "yahoofinance", "alpaca"]
@@ -310,6 +311,18 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     Raises:
         ConfigError: missing or unreadable file, bad YAML, unknown key, wrong type or out-of-range value.
     """
+    return load_model_config(AppConfig, path, overrides)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_model_config(model: type[ModelT], path: str | Path | None, overrides: list[str] | None = None) -> ModelT:
+    """Load a YAML file into any config model (``AppConfig``, the paper-trading config...), with overrides.
+
+    Raises:
+        ConfigError: missing or unreadable file, bad YAML, unknown key, wrong type or out-of-range value.
+    """
     origin = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     if path is not None:
@@ -326,11 +339,11 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(f"{origin}: top level must be a mapping of sections, got {type(raw).__name__}")
     apply_overrides(raw, overrides or [])
     try:
-        return AppConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         if overrides:
             origin = f"{origin} (with --set {' '.join(overrides)})"
-        raise ConfigError(_format_validation_error(origin, exc, AppConfig)) from None
+        raise ConfigError(_format_validation_error(origin, exc, model)) from None
 
 
 def dump_config(config: AppConfig) -> str:

@@ -24,7 +24,7 @@ from finrl_lite.data_processors.indicators import check_indicator_names, compute
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.panel import to_wide, wide_to_columns
 from finrl_lite.data_processors.risk import turbulence
-from finrl_lite.data_processors.sources import make_source
+from finrl_lite.data_processors.sources import Source, make_source
 from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
 from finrl_lite.data_processors.splits import Splits
 from finrl_lite.errors import DataError
@@ -43,7 +43,8 @@ class DataProcessor:
     """One data source plus the processing steps FinRL users know.
 
     Args:
-        source: ``synthetic`` (default), ``csv``, ``parquet``, ``yahoofinance`` or ``alpaca``.
+        source: ``synthetic`` (default), ``csv``, ``parquet``, ``yahoofinance`` or ``alpaca``; or a source object
+            (anything with the :class:`~finrl_lite.data_processors.sources.Source` methods).
         calendar: exchange_calendars name for cleaning; None: the source's default (XNYS; 24/7 for crypto).
         on_bad_rows: impossible bars are dropped and reported (``drop``) or raise (``error``).
         align_to_calendar: reindex every ticker on the calendar's bars.
@@ -53,7 +54,7 @@ class DataProcessor:
 
     def __init__(
         self,
-        source: str = "synthetic",
+        source: str | Source = "synthetic",
         *,
         calendar: str | None = None,
         on_bad_rows: Literal["drop", "error"] = "drop",
@@ -61,8 +62,8 @@ class DataProcessor:
         indicator_backend: str = "numpy",
         **options: Any,
     ) -> None:
-        self.source_name = source
-        self.source = make_source(source, **options)
+        self.source_name = source if isinstance(source, str) else source.name
+        self.source = make_source(source, **options) if isinstance(source, str) else source
         self.calendar = calendar or self.source.default_calendar
         self.on_bad_rows = on_bad_rows
         self.align_to_calendar = align_to_calendar

@@ -1,0 +1,110 @@
+"""Shared fixtures of the paper-trading tests: one tiny run trained once per session, and its uninterrupted
+paper session over the trade split (the reference the parity and crash tests compare with)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from finrl_lite.config import load_config
+
+# 3 synthetic tickers, two indicators, a short turbulence window with a threshold that fires on 3 of the 41
+# trade bars (sell everything), large orders for the cash (buys run out of cash and fill partly): the loop's
+# paths all run on these bars.
+TINY: dict[str, Any] = {
+    "data": {
+        "source": "synthetic",
+        "start": "2018-07-02",
+        "end": "2019-12-31",
+        "indicators": ["macd", "rsi_30"],
+        "turbulence": True,
+        "turbulence_window": 30,
+        "vix": True,
+        "synthetic": {"num_tickers": 3, "seed": 5},
+        "splits": {
+            "train": {"start": "2018-07-02", "end": "2019-08-31"},
+            "test": {"start": "2019-09-01", "end": "2019-10-31"},
+            "trade": {"start": "2019-11-01", "end": "2019-12-31"},
+        },
+    },
+    "env": {
+        "num_envs": 8,
+        "hmax": 3000,
+        "initial_amount": 50000,
+        "turbulence_threshold": 9.0,
+        "episode_length": 64,
+        "scales": {"features": 0.01},
+    },
+    "agent": {"backend": "native", "algo": "ppo", "params": {"num_steps": 16}},
+    "train": {"total_timesteps": 256, "eval_splits": ["test"], "baselines": ["buy_and_hold", "equal_weight_index"]},
+}
+
+
+def write_config(path: Path, cache_dir: Path, **changes: Any) -> Path:
+    """The tiny config (with ``section.key`` changes) as a YAML file."""
+    raw = yaml.safe_load(yaml.safe_dump(TINY))
+    raw["data"]["cache"] = {"dir": str(cache_dir)}
+    for dotted, value in changes.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def train_tiny(directory: Path, cache_dir: Path, **changes: Any) -> Path:
+    from finrl_lite.train.pipeline import train_run
+
+    cfg = load_config(write_config(directory.parent / f"{directory.name}.yaml", cache_dir, **changes))
+    train_run(cfg, directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run directory (trained once per session); tests copy it before they write into it."""
+    root = tmp_path_factory.mktemp("tiny")
+    return train_tiny(root / "run", root / "cache")
+
+
+@pytest.fixture
+def run_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny run (its paper/ folder starts empty)."""
+    target = tmp_path / "run"
+    shutil.copytree(tiny_run, target, ignore=shutil.ignore_patterns("paper"))
+    return target
+
+
+@dataclass
+class Session:
+    """An uninterrupted paper session of the tiny run over its trade split (sim broker, replayed bars)."""
+
+    journal: Path
+    broker: Path
+    reports: list[Any]
+    actions: list[list[float]]
+
+
+@pytest.fixture(scope="session")
+def reference_session(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
+    from finrl_lite.trade.config import PaperConfig
+    from finrl_lite.trade.session import open_session, sim_broker_path
+
+    journal = tmp_path_factory.mktemp("reference") / "journal.sqlite"
+    trader = open_session(tiny_run, PaperConfig(journal=str(journal)))
+    reports: list[Any] = []
+    try:
+        trader.start()
+        trader.run(on_bar=reports.append)
+        actions = [trader.journal.bar(r.time).action for r in reports]
+    finally:
+        trader.broker.close()
+        trader.journal.close()
+    return Session(journal, sim_broker_path(journal), reports, actions)

@@ -108,3 +108,38 @@ def reference_session(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) 
         trader.broker.close()
         trader.journal.close()
     return Session(journal, sim_broker_path(journal), reports, actions)
+
+
+def broker_orders(path: Path) -> dict[str, tuple[Any, ...]]:
+    """The sim broker's orders (read-only): client order id -> (ticker, side, qty, status, filled qty, avg price)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT client_order_id, ticker, side, qty, status, filled_qty, filled_avg_price FROM orders").fetchall()
+    finally:
+        db.close()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def journal_orders(path: Path) -> dict[str, tuple[Any, ...]]:
+    """The journal's orders in the same shape as :func:`broker_orders` (read-only)."""
+    from finrl_lite.trade.journal import Journal
+
+    journal = Journal(path, read_only=True)
+    try:
+        return {
+            o.client_order_id: (o.ticker, o.side, o.qty, o.status, o.filled_qty, o.filled_avg_price) for o in journal.orders()
+        }
+    finally:
+        journal.close()
+
+
+def journal_equity(path: Path) -> list[tuple[str, float]]:
+    from finrl_lite.trade.journal import Journal
+
+    journal = Journal(path, read_only=True)
+    try:
+        return [(b.time, b.equity) for b in journal.bars("done")]
+    finally:
+        journal.close()

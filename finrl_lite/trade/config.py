@@ -15,7 +15,7 @@ from pydantic import Field
 from finrl_lite.config import StrictModel, load_model_config
 
 __all__ = [
-    "AlpacaFeedConfig",
+    "AlpacaConfig",
     "PaperConfig",
     "ReconcileConfig",
     "ReplayConfig",
@@ -37,9 +37,12 @@ class ReplayConfig(StrictModel):
     )
 
 
-class AlpacaFeedConfig(StrictModel):
-    """Latest bars from Alpaca's market data API (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY)."""
+class AlpacaConfig(StrictModel):
+    """Alpaca paper account and market data (keys only from APCA_API_KEY_ID / APCA_API_SECRET_KEY)."""
 
+    timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every request to Alpaca.")
+    retries: int = Field(4, ge=0, le=20, description="Retries of a read (and of an order refused with HTTP 429).")
+    backoff_seconds: float = Field(0.5, ge=0, description="First wait before a retry; doubled each time.")
     feed: Literal["iex", "sip"] = Field("iex", description="Stock data feed; free accounts have iex.")
     crypto: bool = Field(False, description="Crypto symbols (BTC/USD...), traded 24/7.")
     history_bars: int = Field(400, ge=10, description="Bars of history downloaded at start for the indicators' warm-up.")
@@ -78,7 +81,7 @@ class PaperConfig(StrictModel):
     max_bars: int | None = Field(None, ge=1, description="Stop after this many new bars.")
     dry_run: bool = Field(False, description="Decide and show orders, send nothing, write no journal.")
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
-    alpaca: AlpacaFeedConfig = Field(default_factory=AlpacaFeedConfig)
+    alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
 

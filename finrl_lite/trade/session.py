@@ -78,9 +78,11 @@ def make_broker(run: TradingRun, config: PaperConfig, journal_path: Path | None)
     if config.broker == "sim":
         path = None if journal_path is None else sim_broker_path(journal_path)
         return SimBroker(path, run.params, run.tickers, run.config.env.initial_amount, owner=run.run_id)
-    from finrl_lite.trade.brokers.alpaca import AlpacaBroker
+    from finrl_lite.trade.brokers.alpaca import AlpacaBroker, RetryPolicy
 
-    return AlpacaBroker(run.tickers, crypto=config.alpaca.crypto)
+    a = config.alpaca
+    policy = RetryPolicy(timeout=a.timeout_seconds, retries=a.retries, backoff=a.backoff_seconds)
+    return AlpacaBroker(run.tickers, crypto=a.crypto, policy=policy)
 
 
 def open_session(run_dir: str | Path, config: PaperConfig) -> PaperTrader:

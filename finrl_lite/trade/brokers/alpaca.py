@@ -259,8 +259,9 @@ class AlpacaBroker:
 
     def _wait(self, attempt: int, exc: Any, what: str) -> None:
         wait = min(self.policy.backoff * 2**attempt, self.policy.max_wait)
-        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-        hinted = _header_wait(headers, self._clock())
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None) or {}
+        hinted = _header_wait(headers, self._clock(), rate_limited=getattr(response, "status_code", None) == 429)
         if hinted is not None:
             wait = min(max(wait, hinted), self.policy.max_wait)
         logger.warning("alpaca: %s failed, retrying in %.2f s", what, wait)
@@ -283,8 +284,8 @@ def _message(exc: Any) -> str:
         return str(exc)[:300]
 
 
-def _header_wait(headers: Any, now: float) -> float | None:
-    """Seconds to wait from ``Retry-After`` or ``X-RateLimit-Reset`` (epoch seconds), if either is given."""
+def _header_wait(headers: Any, now: float, rate_limited: bool) -> float | None:
+    """Seconds to wait from ``Retry-After``, or from ``X-RateLimit-Reset`` (epoch seconds) on a 429, if given."""
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
         try:
@@ -292,7 +293,7 @@ def _header_wait(headers: Any, now: float) -> float | None:
         except ValueError:
             pass
     reset = headers.get("X-RateLimit-Reset")
-    if reset is not None:
+    if reset is not None and rate_limited:
         try:
             return max(float(reset) - now, 0.0)
         except ValueError:

@@ -10,6 +10,7 @@ import click
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from typer.core import TyperGroup
@@ -92,6 +93,7 @@ class _Display:
                 f"bar {report.time} {report.kind}: equity {_money(report.equity)} (P&L {pnl:+,.2f}) cash {_money(report.cash)}; "
                 f"orders {orders}",
                 highlight=False,
+                markup=False,
                 soft_wrap=True,
             )
             return
@@ -100,7 +102,7 @@ class _Display:
         for name in ("bar", "", "equity", "P&L", "orders"):
             table.add_column(name, overflow="fold")
         for row in self.rows:
-            table.add_row(*row)
+            table.add_row(*(escape(str(cell)) for cell in row))
         head = (
             f"bars {t['bars']}  orders sent {t['sent']}  filled {t['filled']}  blocked {t['blocked']}  "
             f"rejected {t['rejected']}  equity {_money(report.equity)}"
@@ -211,8 +213,9 @@ def status(
     account.add_row(_money(st.cash), _money(st.equity), *(f"{q:g}" for q in st.positions.values()))
     console.print(account)
     pnl = Table(title="P&L against the baselines (same bars, same fees)")
-    for col in ("strategy", "start", "end", "P&L", "return", "max drawdown", "sharpe"):
-        pnl.add_column(col, justify="right" if col != "strategy" else "left")
+    pnl.add_column("strategy", no_wrap=True)
+    for col in ("start", "end", "P&L", "return", "max drawdown", "sharpe"):
+        pnl.add_column(col, justify="right")
     for name, row in st.pnl.iterrows():
         pnl.add_row(
             f"[bold]{name}[/bold]" if name == "agent" else str(name),

@@ -31,7 +31,6 @@ from finrl_lite.agents.baselines import make_baseline
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.observation import stock_observation
 from finrl_lite.envs.stock_trading import make_stock_market
-from finrl_lite.errors import ConfigError
 from finrl_lite.train.backtest import run_weights
 from finrl_lite.trade.brokers.base import Broker, DuplicateClientOrderId, OrderRejected, SubmitUncertain
 from finrl_lite.trade.brokers.sim import MarketBar, SimBroker
@@ -190,7 +189,7 @@ class PaperTrader:
             check_on_calendar(self.feed.origin, market.dates, previous, t, market.calendar)
             env_market = make_stock_market(self.params, market)
             if not checked_layout:
-                self._check_layout(ObservationLayout.of(self.params, env_market))
+                self.run_.layout.check_same(ObservationLayout.of(self.params, env_market), str(self.run_.directory), self.feed.origin)
                 checked_layout = True
             report = self._trade_bar(key, market, env_market)
             summary.bars += 1
@@ -209,14 +208,6 @@ class PaperTrader:
         return summary
 
     # ------------------------------------------------------------------ one bar
-
-    def _check_layout(self, layout: ObservationLayout) -> None:
-        if layout.names != self.run_.layout.names:
-            raise ConfigError(
-                f"observation layout mismatch: the model of {self.run_.directory} was trained on "
-                f"{self.run_.layout.describe()}; the bars of {self.feed.origin} give {layout.describe()}. "
-                "A model trades only the tickers and features it was trained on"
-            )
 
     def _trade_bar(self, key: str, market: MarketData, env_market: object) -> BarReport:
         params, row = self.params, market.num_dates - 1

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,24 @@ class ObservationLayout:
     @classmethod
     def of(cls, params: StockTradingParams, market: EnvMarket) -> ObservationLayout:
         return cls(market.tickers, market.feature_names, tuple(stock_observation_names(params, market)))
+
+    @classmethod
+    def with_tickers(cls, params: StockTradingParams, tickers: tuple[str, ...], features: tuple[str, ...]) -> ObservationLayout:
+        """The layout the same processing gives bars of ``tickers`` (names as the observation builder writes them)."""
+        view = SimpleNamespace(tickers=tickers, feature_names=features)
+        return cls(tickers, features, tuple(stock_observation_names(params, view)))  # type: ignore[arg-type]
+
+    def check_same(self, other: ObservationLayout, model: str, origin: str) -> None:
+        """Refuse bars whose layout is not the model's.
+
+        Raises:
+            ConfigError: naming both layouts.
+        """
+        if other.names != self.names:
+            raise ConfigError(
+                f"observation layout mismatch: the model of {model} was trained on {self.describe()}; "
+                f"the bars of {origin} give {other.describe()}. A model trades only the tickers and features it was trained on"
+            )
 
     @property
     def size(self) -> int:

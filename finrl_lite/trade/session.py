@@ -15,7 +15,7 @@ from finrl_lite.trade.feeds.base import Feed
 from finrl_lite.trade.feeds.replay import ReplayFeed
 from finrl_lite.trade.journal import Journal
 from finrl_lite.trade.loop import PaperTrader
-from finrl_lite.trade.run import TradingRun, load_trading_run
+from finrl_lite.trade.run import ObservationLayout, TradingRun, load_trading_run
 
 __all__ = ["default_journal_path", "make_broker", "make_feed", "open_session", "session_window", "sim_broker_path"]
 
@@ -91,12 +91,16 @@ def open_session(run_dir: str | Path, config: PaperConfig) -> PaperTrader:
     Nothing is traded yet: :meth:`PaperTrader.start` reconciles, :meth:`PaperTrader.run` trades.
     """
     run = load_trading_run(run_dir, seed=config.seed)
+    feed = make_feed(run, config)
+    if isinstance(feed, ReplayFeed) and feed.tickers != run.tickers:  # refused before anything is written
+        given = ObservationLayout.with_tickers(run.params, feed.tickers, run.layout.features)
+        run.layout.check_same(given, str(run.directory), feed.origin)
     journal_path = None if config.dry_run else Path(config.journal) if config.journal else default_journal_path(run_dir)
+    remote = make_broker(run, config, None) if config.broker != "sim" else None  # keys checked before any file is made
     journal = Journal(journal_path)
     try:
         journal.check_owner(run.run_id, str(run.directory))
-        broker = make_broker(run, config, journal_path)
-        feed = make_feed(run, config)
+        broker = remote if remote is not None else make_broker(run, config, journal_path)
     except BaseException:
         journal.close()
         raise

@@ -119,6 +119,11 @@ class ReplayFeed:
                 series[name] = pd.Series(per_date.to_numpy(np.float64), index=pd.DatetimeIndex(per_date.index))
         return cls(frame, start, end, series=series, origin=str(p), **kwargs)  # type: ignore[arg-type]
 
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        """Every ticker in the stored bars, sorted."""
+        return tuple(sorted(set(self._history["tic"]) | set(self._session["tic"])))
+
     # ------------------------------------------------------------------ the feed interface
 
     def history(self) -> pd.DataFrame:

@@ -52,7 +52,7 @@ def check_orders(limits: RiskConfig, intents: list[OrderIntent], state: RiskStat
             )
         elif limits.max_order_notional is not None and notional > limits.max_order_notional:
             blocked[it.client_order_id] = (
-                f"max order notional: {it.qty:g} x {it.ref_price:,.4g} = {notional:,.2f} > {limits.max_order_notional:,.2f}"
+                f"max order notional: {it.qty:g} x {it.ref_price:,.2f} = {notional:,.2f} > {limits.max_order_notional:,.2f}"
             )
         elif limits.max_position_weight is not None and it.side == "buy" and state.equity > 0:
             after = (state.positions.get(it.ticker, 0.0) + it.qty) * it.ref_price / state.equity

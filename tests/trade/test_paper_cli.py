@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -45,19 +50,37 @@ def test_dry_run_writes_nothing(run_copy: Path) -> None:
     assert not (run_copy / "paper" / "journal.sqlite").exists()
 
 
+def _readme_paper_commands() -> list[str]:
+    section = (REPO / "README.md").read_text().split("## Paper trading", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)[0].splitlines()
+
+
 @pytest.mark.slow
 def test_quickstart_agent_paper_trades_end_to_end(tmp_path: Path) -> None:
-    """The README's commands on the quick start config (a small training budget): the paper session over the trade
-    split ends with the equity `finrl-lite backtest --split trade` reports."""
+    """The README's two paper commands on the quick start config (a small training budget): the session over the
+    trade split ends with the equity `finrl-lite backtest --split trade` reports, and `paper status` shows it."""
     run = tmp_path / "quickstart"
     overrides = ["--set", "train.total_timesteps=512", "--set", "env.num_envs=16", "--set", f"data.cache.dir={tmp_path / 'cache'}"]
     _invoke("train", "--config", REPO / "configs" / "quickstart.yaml", "--out", run, *overrides)
-    paper = _invoke("paper", run, "--config", REPO / "configs" / "paper_sim.yaml", "--no-live")
+    paper_cmd, status_cmd = (shlex.split(c.replace("runs/quickstart", str(run))) for c in _readme_paper_commands())
+    assert paper_cmd[:2] == ["finrl-lite", "paper"] and status_cmd[:3] == ["finrl-lite", "paper", "status"]
+    with _cwd(REPO):  # the README's paths are relative to the repository
+        paper = _invoke(*paper_cmd[1:], "--no-live")
+        status = _invoke(*status_cmd[1:])
     assert "64 bar(s) (64 traded)" in " ".join(paper.output.split())
+    assert "P&L against the baselines" in status.output and "min_variance" in status.output
     _invoke("backtest", run, "--split", "trade")
     backtest = pd.read_csv(run / "backtest_trade" / "seed_0" / "equity_trade.csv")
     paper_equity = [e for _, e in journal_equity(run / "paper" / "journal.sqlite")]
     assert len(paper_equity) == len(backtest)
     assert max(abs(a - b) for a, b in zip(paper_equity, backtest["agent"])) <= 1e-9
-    status = _invoke("paper", "status", run / "paper" / "journal.sqlite")
-    assert "P&L against the baselines" in status.output and "min_variance" in status.output
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

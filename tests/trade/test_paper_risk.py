@@ -23,7 +23,7 @@ def test_each_rule_names_the_numbers_that_breached_it(tmp_path: Path) -> None:
     buy_a, buy_b, sell_a = _intent("A", "buy", 200, 100.0), _intent("B", "buy", 10, 50.0), _intent("A", "sell", 50, 100.0)
     assert check_orders(RiskConfig(), [buy_a, buy_b, sell_a], state) == {}
     blocked = check_orders(RiskConfig(max_order_notional=10_000), [buy_a, buy_b, sell_a], state)
-    assert blocked == {"id-A-buy": "max order notional: 200 x 100 = 20,000.00 > 10,000.00"}
+    assert blocked == {"id-A-buy": "max order notional: 200 x 100.00 = 20,000.00 > 10,000.00"}
     blocked = check_orders(RiskConfig(max_position_weight=0.25), [buy_a, buy_b, sell_a], state)
     assert blocked == {"id-A-buy": "max position weight: A would be 30.00% of equity (limit 25%)"}
     blocked = check_orders(RiskConfig(daily_loss_limit=0.05), [buy_a, buy_b, sell_a], state)

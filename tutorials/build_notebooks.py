@@ -140,7 +140,8 @@ PAPER_TRADING = [
     new_code_cell(
         "cfg = load_config(\n"
         "    ROOT / 'configs' / 'quickstart.yaml',\n"
-        "    [f'train.total_timesteps={STEPS}', 'train.eval_splits=[test]', f'data.cache.dir={OUT / \"cache\"}'],\n"
+        "    [f'train.total_timesteps={STEPS}', 'env.num_envs=16', 'train.eval_splits=[test]',\n"
+        "     f'data.cache.dir={OUT / \"cache\"}'],\n"
         ")\n"
         "RUN = OUT / 'paper_run'\n"
         "train_run(cfg, RUN)\n"
@@ -238,12 +239,12 @@ PAPER_TRADING = [
         "## 7. Risk limits block, they never clip\n"
         "Limits are checked before an order is journaled as sendable: max order notional, max position weight, a "
         "daily loss stop and a kill-switch file. A breach blocks the whole order; it is logged and journaled with "
-        "the numbers that breached, so the agent's decision stays visible. Here a deliberately tight notional limit ($100) on a fresh "
-        "session:"
+        "the numbers that breached, so the agent's decision stays visible. Here a deliberately tight notional "
+        "limit ($100) on a fresh session:"
     ),
     new_code_cell(
         "SESSION = OUT / 'paper_session_limits'\n"
-        "trader = open_trader(max_bars=5, risk={'max_order_notional': 100})\n"
+        "trader = open_trader(max_bars=3, risk={'max_order_notional': 100})\n"
         "trader.start()\ntrader.run()\n"
         "blocked = [(o.bar_time[:10], o.ticker, o.qty, o.reason) for o in trader.journal.orders(('blocked',))]\n"
         "trader.broker.close()\ntrader.journal.close()\n"

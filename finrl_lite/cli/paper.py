@@ -169,6 +169,10 @@ def run(
                 f"feed {trader.feed.origin}; journal {trader.journal.label}\n{report.summary()}",
                 highlight=False,
             )
+            clock = getattr(trader.broker, "clock", None)
+            if callable(clock):  # the broker's market clock (Alpaca)
+                c = clock()
+                console.print(f"market {'open' if c.is_open else 'closed'}; next open {c.next_open}, next close {c.next_close}")
             display = _Display(f"paper trading {run_dir} ({cfg.broker})", console.is_terminal if live is None else live)
             try:
                 with display:
@@ -233,7 +237,9 @@ def status(
             table.add_column(col)
         for o in orders:
             avg = "-" if o.filled_avg_price is None else f"{o.filled_avg_price:,.4f}"
-            table.add_row(o.bar_time, o.client_order_id, o.side, f"{o.qty:g}", o.ticker, o.status, f"{o.filled_qty:g}", avg, o.reason)
+            table.add_row(
+                o.bar_time, o.client_order_id, o.side, f"{o.qty:g}", o.ticker, o.status, f"{o.filled_qty:g}", avg, o.reason
+            )
         console.print(table)
     if st.blocks:
         table = Table(title="risk blocks and reconciliation")

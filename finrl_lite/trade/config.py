@@ -27,9 +27,7 @@ __all__ = [
 class ReplayConfig(StrictModel):
     """Bars replayed from a file or from the run's own prepared data."""
 
-    data: str | None = Field(
-        None, description="Long-format csv/parquet file of raw bars; None: the run's own prepared data."
-    )
+    data: str | None = Field(None, description="Long-format csv/parquet file of raw bars; None: the run's own prepared data.")
     start: dt.date | dt.datetime | None = Field(None, description="First bar of the session; None: the run's trade split.")
     end: dt.date | dt.datetime | None = Field(None, description="Last bar of the session; None: the end of the data.")
     speed: float = Field(

@@ -155,7 +155,9 @@ class Journal:
                 self._db.executescript(_SCHEMA)
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
-            raise DataError(f"{self.label}: not a readable journal (corrupt or not SQLite: {exc}); move it away to start a new one") from exc
+            raise DataError(
+                f"{self.label}: not a readable journal (corrupt or not SQLite: {exc}); move it away to start a new one"
+            ) from exc
         missing = {"meta", "bars", "orders", "events"} - tables
         if missing:
             raise DataError(f"{self.label}: not a finrl-lite journal (tables {sorted(missing)} missing)")
@@ -194,7 +196,9 @@ class Journal:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             for key, value in values.items():
-                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value if isinstance(value, str) else json.dumps(value)))
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value if isinstance(value, str) else json.dumps(value))
+                )
 
     def check_owner(self, run_id: str, run_dir: str) -> None:
         """Refuse a journal written by another run.
@@ -266,7 +270,8 @@ class Journal:
             for it in intents:
                 reason = blocked.get(it.client_order_id, "")
                 db.execute(
-                    "INSERT INTO orders (client_order_id, bar_time, ticker, side, qty, ref_price, status, reason, created_at, updated_at)"
+                    "INSERT INTO orders (client_order_id, bar_time, ticker, side, qty, ref_price, status, reason,"
+                    " created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (it.client_order_id, it.bar_time, it.ticker, it.side, it.qty, it.ref_price,
                      "blocked" if reason else "intended", reason, now, now),
@@ -347,7 +352,17 @@ class Journal:
                 db.execute(
                     "UPDATE orders SET status = ?, broker_order_id = ?, filled_qty = ?, filled_avg_price = ?, fee = ?,"
                     " reason = CASE WHEN ? != '' THEN ? ELSE reason END, updated_at = ? WHERE client_order_id = ?",
-                    (o.status, o.broker_order_id, o.filled_qty, o.filled_avg_price, o.fee, o.reason, o.reason, _now(), o.client_order_id),
+                    (
+                        o.status,
+                        o.broker_order_id,
+                        o.filled_qty,
+                        o.filled_avg_price,
+                        o.fee,
+                        o.reason,
+                        o.reason,
+                        _now(),
+                        o.client_order_id,
+                    ),
                 )
                 changed.append(o.client_order_id)
         return changed

@@ -31,7 +31,6 @@ from finrl_lite.agents.baselines import make_baseline
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.observation import stock_observation
 from finrl_lite.envs.stock_trading import make_stock_market
-from finrl_lite.train.backtest import run_weights
 from finrl_lite.trade.brokers.base import Broker, DuplicateClientOrderId, OrderRejected, SubmitUncertain
 from finrl_lite.trade.brokers.sim import MarketBar, SimBroker
 from finrl_lite.trade.config import PaperConfig
@@ -43,6 +42,7 @@ from finrl_lite.trade.processing import LiveMarket
 from finrl_lite.trade.reconcile import ReconcileReport, reconcile, sync_open_orders, sync_order
 from finrl_lite.trade.risk import RiskState, check_orders
 from finrl_lite.trade.run import ObservationLayout, TradingRun
+from finrl_lite.train.backtest import run_weights
 
 __all__ = ["BarReport", "PaperTrader", "SessionSummary"]
 
@@ -174,7 +174,8 @@ class PaperTrader:
             self.run_.market.calendar,
             history,
             self.feed.series(),
-            uses_vix=self.params.risk_series == "vix" and (self.params.observe_risk or self.params.turbulence_threshold is not None),
+            uses_vix=self.params.risk_series == "vix"
+            and (self.params.observe_risk or self.params.turbulence_threshold is not None),
             origin=self.feed.origin,
         )
         checked_layout = False
@@ -189,7 +190,9 @@ class PaperTrader:
             check_on_calendar(self.feed.origin, market.dates, previous, t, market.calendar)
             env_market = make_stock_market(self.params, market)
             if not checked_layout:
-                self.run_.layout.check_same(ObservationLayout.of(self.params, env_market), str(self.run_.directory), self.feed.origin)
+                self.run_.layout.check_same(
+                    ObservationLayout.of(self.params, env_market), str(self.run_.directory), self.feed.origin
+                )
                 checked_layout = True
             report = self._trade_bar(key, market, env_market)
             summary.bars += 1
@@ -271,7 +274,9 @@ class PaperTrader:
         for cid, reason in blocked.items():
             logger.warning("risk limit blocked %s: %s", cid, reason)
         if turbulent:
-            logger.warning("%s: turbulence %.4g >= %.4g: selling everything", key, float(env_market.risk[row]), params.turbulence_threshold)  # type: ignore[attr-defined]
+            logger.warning(
+                "%s: turbulence %.4g >= %.4g: selling everything", key, float(env_market.risk[row]), params.turbulence_threshold
+            )  # type: ignore[attr-defined]
         self.journal.record_decision(key, action.reshape(-1).tolist(), intents, blocked)
 
     def _send(self, row: JournalOrder) -> None:

@@ -67,9 +67,7 @@ def client_order_id(run_id: str, bar_time: object, ticker: str, side: str) -> st
     return f"{run_prefix(run_id)}{stamp}-{safe}-{side[0]}-{digest}"
 
 
-def target_orders(
-    params: StockTradingParams, action: torch.Tensor, holdings: torch.Tensor, turbulent: bool
-) -> torch.Tensor:
+def target_orders(params: StockTradingParams, action: torch.Tensor, holdings: torch.Tensor, turbulent: bool) -> torch.Tensor:
     """Signed share orders ``[N]`` to send for one decision (positive buys, negative sells).
 
     Args:

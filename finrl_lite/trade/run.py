@@ -66,10 +66,7 @@ class ObservationLayout:
     def describe(self) -> str:
         extra = [n for n in self.names if n.startswith(("turbulence", "vix", "valid:"))]
         blocks = f" + {', '.join(sorted({e.split(':')[0] for e in extra}))}" if extra else ""
-        return (
-            f"{len(self.tickers)} tickers {list(self.tickers)} x features {list(self.features)}{blocks} "
-            f"= {self.size} values"
-        )
+        return f"{len(self.tickers)} tickers {list(self.tickers)} x features {list(self.features)}{blocks} = {self.size} values"
 
 
 @dataclass

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from finrl_lite.errors import DataError
+from finrl_lite.trade.journal import OPEN_STATUSES, Journal, JournalOrder
 from finrl_lite.train.backtest import EquityCurve
 from finrl_lite.train.metrics import compute_metrics
 from finrl_lite.train.report import plot_curves
-from finrl_lite.trade.journal import OPEN_STATUSES, Journal, JournalOrder
 
 __all__ = ["PaperStatus", "read_status", "write_status_png"]
 
@@ -64,7 +64,10 @@ def read_status(path: str | Path, recent: int = 10) -> PaperStatus:
             raise DataError(f"{path}: the journal has no session yet")
         bars = journal.bars("done")
         curves = pd.DataFrame(
-            {"agent": [b.equity for b in bars], **{k: [b.baselines.get(k) for b in bars] for k in (bars[-1].baselines if bars else {})}},
+            {
+                "agent": [b.equity for b in bars],
+                **{k: [b.baselines.get(k) for b in bars] for k in (bars[-1].baselines if bars else {})},
+            },
             index=pd.DatetimeIndex([pd.Timestamp(b.time) for b in bars], name="time"),
         )
         orders = journal.orders()
@@ -97,7 +100,9 @@ def read_status(path: str | Path, recent: int = 10) -> PaperStatus:
             curves=curves,
             open_orders=[o for o in orders if o.status in OPEN_STATUSES],
             recent_orders=sorted(orders, key=lambda o: (o.bar_time, o.updated_at), reverse=True)[:recent],
-            blocks=[e for e in reversed(journal.events()) if e["kind"] in ("risk_block", "reconcile", "resend", "uncertain")][:recent],
+            blocks=[e for e in reversed(journal.events()) if e["kind"] in ("risk_block", "reconcile", "resend", "uncertain")][
+                :recent
+            ],
             pnl=pd.DataFrame.from_dict(rows, orient="index"),
         )
     finally:

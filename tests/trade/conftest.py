@@ -116,7 +116,9 @@ def broker_orders(path: Path) -> dict[str, tuple[Any, ...]]:
 
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT client_order_id, ticker, side, qty, status, filled_qty, filled_avg_price FROM orders").fetchall()
+        rows = db.execute(
+            "SELECT client_order_id, ticker, side, qty, status, filled_qty, filled_avg_price FROM orders"
+        ).fetchall()
     finally:
         db.close()
     return {r[0]: tuple(r[1:]) for r in rows}

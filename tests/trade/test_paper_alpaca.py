@@ -130,7 +130,9 @@ class AlpacaPaperServer:
         )
         self.orders[cid] = order
         if lost:
-            raise requests.exceptions.ReadTimeout("HTTPSConnectionPool(host='paper-api.alpaca.markets'): Read timed out. (read timeout=10.0)")
+            raise requests.exceptions.ReadTimeout(
+                "HTTPSConnectionPool(host='paper-api.alpaca.markets'): Read timed out. (read timeout=10.0)"
+            )
         return _response(200, order, url)
 
     def _fill(self, order: dict[str, Any]) -> None:
@@ -181,7 +183,9 @@ class Clock:
 def _broker(clock: Clock, tickers: tuple[str, ...] = ("AAPL", "MSFT")) -> Any:
     from finrl_lite.trade.brokers.alpaca import AlpacaBroker, RetryPolicy
 
-    return AlpacaBroker(tickers, policy=RetryPolicy(timeout=7.5, retries=3, backoff=0.5), sleep=clock.sleep, clock=lambda: clock.now)
+    return AlpacaBroker(
+        tickers, policy=RetryPolicy(timeout=7.5, retries=3, backoff=0.5), sleep=clock.sleep, clock=lambda: clock.now
+    )
 
 
 def _intent(ticker: str = "AAPL", side: str = "buy", qty: float = 26) -> OrderIntent:
@@ -229,7 +233,9 @@ def test_429_then_success_waits_for_the_rate_limit_reset(server: AlpacaPaperServ
     assert len(server.posts()) == 3 and len(server.orders) == 1
 
 
-def test_spent_rate_limit_budget_pauses_before_the_next_request(server: AlpacaPaperServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spent_rate_limit_budget_pauses_before_the_next_request(
+    server: AlpacaPaperServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = Clock()
     broker = _broker(clock)
     original = server.request
@@ -330,7 +336,11 @@ def test_rejected_order_and_duplicate_id_in_a_session(server: AlpacaPaperServer,
 
     first_bar = bar_key(trader.feed._session["date"].iloc[0])
     dup = client_order_id(trader.run_.run_id, first_bar, "SYN000", "buy")
-    server._submit({"client_order_id": dup, "symbol": "SYN000", "qty": 26, "side": "buy", "time_in_force": "day", "type": "market"}, "", False)
+    server._submit(
+        {"client_order_id": dup, "symbol": "SYN000", "qty": 26, "side": "buy", "time_in_force": "day", "type": "market"},
+        "",
+        False,
+    )
     server.reject_symbols.add("SYN002")
     trader.run()
     by_ticker = {o.ticker: o for o in trader.journal.orders()}
@@ -419,7 +429,9 @@ def test_alpaca_feed_history_then_each_completed_bar(monkeypatch: pytest.MonkeyP
         sleeps.append(seconds)
         now["t"] += pd.Timedelta(seconds=seconds)
 
-    feed = AlpacaFeed(["AAPL", "MSFT"], "1d", "XNYS", AlpacaSource(), history_bars=5, settle_seconds=60, now=lambda: now["t"], sleep=sleep)
+    feed = AlpacaFeed(
+        ["AAPL", "MSFT"], "1d", "XNYS", AlpacaSource(), history_bars=5, settle_seconds=60, now=lambda: now["t"], sleep=sleep
+    )
     history = feed.history()
     assert history["date"].max() == pd.Timestamp("2024-02-09") and set(history["tic"]) == {"AAPL", "MSFT"}
     bars = feed.bars()

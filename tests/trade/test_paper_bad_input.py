@@ -107,7 +107,9 @@ def test_feed_with_a_bar_out_of_order(tiny_run: Path, tmp_path: Path) -> None:
     trader = open_session(tiny_run, PaperConfig(journal=str(tmp_path / "j.sqlite")))
     trader.feed = ReplayFeed(recorded, "2019-11-01", origin="recorded feed")
     trader.start()
-    with pytest.raises(DataError, match=r"recorded feed: bar 2019-11-04 00:00:00 arrives after bar 2019-11-05 00:00:00: out of order"):
+    with pytest.raises(
+        DataError, match=r"recorded feed: bar 2019-11-04 00:00:00 arrives after bar 2019-11-05 00:00:00: out of order"
+    ):
         trader.run()
     assert trader.journal.last_finished_bar() == "2019-11-05T00:00:00"  # what came before was traded and kept
     trader.broker.close()

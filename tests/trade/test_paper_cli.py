@@ -60,7 +60,14 @@ def test_quickstart_agent_paper_trades_end_to_end(tmp_path: Path) -> None:
     """The README's two paper commands on the quick start config (a small training budget): the session over the
     trade split ends with the equity `finrl-lite backtest --split trade` reports, and `paper status` shows it."""
     run = tmp_path / "quickstart"
-    overrides = ["--set", "train.total_timesteps=512", "--set", "env.num_envs=16", "--set", f"data.cache.dir={tmp_path / 'cache'}"]
+    overrides = [
+        "--set",
+        "train.total_timesteps=512",
+        "--set",
+        "env.num_envs=16",
+        "--set",
+        f"data.cache.dir={tmp_path / 'cache'}",
+    ]
     _invoke("train", "--config", REPO / "configs" / "quickstart.yaml", "--out", run, *overrides)
     paper_cmd, status_cmd = (shlex.split(c.replace("runs/quickstart", str(run))) for c in _readme_paper_commands())
     assert paper_cmd[:2] == ["finrl-lite", "paper"] and status_cmd[:3] == ["finrl-lite", "paper", "status"]
@@ -73,7 +80,7 @@ def test_quickstart_agent_paper_trades_end_to_end(tmp_path: Path) -> None:
     backtest = pd.read_csv(run / "backtest_trade" / "seed_0" / "equity_trade.csv")
     paper_equity = [e for _, e in journal_equity(run / "paper" / "journal.sqlite")]
     assert len(paper_equity) == len(backtest)
-    assert max(abs(a - b) for a, b in zip(paper_equity, backtest["agent"])) <= 1e-9
+    assert max(abs(a - b) for a, b in zip(paper_equity, backtest["agent"], strict=True)) <= 1e-9
 
 
 @contextlib.contextmanager

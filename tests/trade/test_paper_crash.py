@@ -100,7 +100,6 @@ def test_twenty_kill_minus_nine_restarts(tiny_run: Path, reference_session: Sess
     try:
         for _ in range(20):
             offset = len(log.read_text()) if log.exists() else 0
-            started = time.monotonic()
             pid = server.start(argv, log)
             if per_bar is not None and rng.random() < 0.2:  # while it loads the run, reconciles, rebuilds its history
                 time.sleep(rng.uniform(0.0, 0.5))

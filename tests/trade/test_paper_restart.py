@@ -134,7 +134,9 @@ def test_an_order_the_journal_never_intended_stops_the_loop(tiny_run: Path, refe
     _close(trader)
 
 
-def test_a_new_journal_on_an_account_with_orders_stops_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
+def test_a_new_journal_on_an_account_with_orders_stops_the_loop(
+    tiny_run: Path, reference_session: Session, tmp_path: Path
+) -> None:
     journal = _finished_copy(reference_session, tmp_path)
     journal.unlink()  # the journal is gone; the broker's account still holds the run's orders
     trader = _trader(tiny_run, journal)

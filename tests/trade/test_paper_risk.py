@@ -35,7 +35,9 @@ def test_each_rule_names_the_numbers_that_breached_it(tmp_path: Path) -> None:
     assert blocked == {"id-A-buy": f"kill switch: {switch} exists", "id-A-sell": f"kill switch: {switch} exists"}
 
 
-def test_blocked_orders_are_journaled_logged_and_never_sent(tiny_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_blocked_orders_are_journaled_logged_and_never_sent(
+    tiny_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     journal = tmp_path / "journal.sqlite"
     cfg = PaperConfig(journal=str(journal), max_bars=6, risk={"max_order_notional": 5000.0, "kill_switch_file": "STOP"})
     trader = open_session(tiny_run, cfg)
@@ -77,5 +79,7 @@ def test_daily_loss_stop_blocks_buys_for_the_day(tiny_run: Path, tmp_path: Path)
     # 2019-11-04 closes 0.85% below 11-01's close (50,000.00 -> 49,572.53): its buys are blocked; 11-05 is up again
     assert [round(r.equity, 2) for r in reports[:2]] == [50_000.0, 49_572.53]
     stopped = [o for o in orders if o.bar_time == reports[1].time]
-    assert stopped and all(o.status == "blocked" and o.reason.startswith("daily loss stop: equity 49,572.53 is 0.85%") for o in stopped)
+    assert stopped and all(
+        o.status == "blocked" and o.reason.startswith("daily loss stop: equity 49,572.53 is 0.85%") for o in stopped
+    )
     assert all(o.status != "blocked" for o in orders if o.bar_time != reports[1].time)

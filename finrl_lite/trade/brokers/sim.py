@@ -152,7 +152,9 @@ class SimBroker:
         return None if row is None else _order(row)
 
     def list_orders(self, prefix: str = "") -> list[BrokerOrder]:
-        rows = self._db.execute("SELECT * FROM orders WHERE substr(client_order_id, 1, ?) = ? ORDER BY seq", (len(prefix), prefix))
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE substr(client_order_id, 1, ?) = ? ORDER BY seq", (len(prefix), prefix)
+        )
         return [_order(r) for r in rows]
 
     def positions(self) -> dict[str, float]:
@@ -237,7 +239,8 @@ class SimBroker:
             new_holdings, new_locked = fills.holdings[0].tolist(), fills.locked[0].tolist()
             for j, ticker in enumerate(self.tickers):
                 self._db.execute(
-                    "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT (ticker) DO UPDATE SET qty = excluded.qty, locked = excluded.locked",
+                    "INSERT INTO positions VALUES (?, ?, ?)"
+                    " ON CONFLICT (ticker) DO UPDATE SET qty = excluded.qty, locked = excluded.locked",
                     (ticker, new_holdings[j], new_locked[j]),
                 )
             self._db.execute(

@@ -139,7 +139,7 @@ class ReplayFeed:
         bounds = [0, *cuts.tolist(), len(dates)]
         resume = pd.Timestamp(resume_after) if resume_after is not None else None
         first_paced: tuple[float, pd.Timestamp] | None = None
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             bar = self._session.iloc[lo:hi]
             t = pd.Timestamp(dates[lo])
             if self.speed > 0 and (resume is None or t > resume):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
+from finrl_lite.paper_config import PaperConfig
 
 __all__ = [
     "AgentConfig",
@@ -30,7 +31,6 @@ __all__ = [
     "YahooConfig",
     "apply_overrides",
     "load_config",
-    "load_model_config",
 ]
 
 SourceName = Literal["synthetic", "csv", "parquet", "yahoofinance", "alpaca"]
@@ -246,6 +246,7 @@ class AppConfig(StrictModel):
 
     data: DataConfig = Field(default_factory=DataConfig)
     melo: MeloConfig | None = Field(None, description="Dynamic M-ELO environment, Double DQN agent and evaluation.")
+    paper: PaperConfig | None = Field(None, description="Paper trading: broker, feed, risk limits (finrl-lite paper).")
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -311,18 +312,6 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     Raises:
         ConfigError: missing or unreadable file, bad YAML, unknown key, wrong type or out-of-range value.
     """
-    return load_model_config(AppConfig, path, overrides)
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def load_model_config(model: type[ModelT], path: str | Path | None, overrides: list[str] | None = None) -> ModelT:
-    """Load a YAML file into any config model (``AppConfig``, the paper-trading config...), with overrides.
-
-    Raises:
-        ConfigError: missing or unreadable file, bad YAML, unknown key, wrong type or out-of-range value.
-    """
     origin = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     if path is not None:
@@ -339,11 +328,11 @@ def load_model_config(model: type[ModelT], path: str | Path | None, overrides: l
             raise ConfigError(f"{origin}: top level must be a mapping of sections, got {type(raw).__name__}")
     apply_overrides(raw, overrides or [])
     try:
-        return model.model_validate(raw)
+        return AppConfig.model_validate(raw)
     except ValidationError as exc:
         if overrides:
             origin = f"{origin} (with --set {' '.join(overrides)})"
-        raise ConfigError(_format_validation_error(origin, exc, model)) from None
+        raise ConfigError(_format_validation_error(origin, exc, AppConfig)) from None
 
 
 def dump_config(config: AppConfig) -> str:

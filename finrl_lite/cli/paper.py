@@ -114,7 +114,8 @@ class _Display:
 def run(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `finrl-lite train`.")],
     config: Annotated[
-        Optional[Path], typer.Option("--config", "-c", help="Paper config (configs/paper_sim.yaml).")  # noqa: UP045
+        Optional[Path],  # noqa: UP045
+        typer.Option("--config", "-c", help="Config with a `paper:` section (configs/paper_sim.yaml); default: the run's."),
     ] = None,
     set_: SetOption = None,
     broker: Annotated[Optional[str], typer.Option("--broker", help="sim or alpaca.")] = None,  # noqa: UP045
@@ -158,7 +159,8 @@ def run(
     if dry_run:
         overrides.append("dry_run=true")
     with user_errors():
-        cfg = load_paper_config(config, overrides)
+        own = run_dir / "config.yaml"  # without --config: the run's own `paper:` section, if it has one
+        cfg = load_paper_config(config if config is not None or not own.is_file() else own, overrides)
         trader = open_session(run_dir, cfg)
         log_dir = trader.journal.path.parent if trader.journal.path is not None else run_dir / "paper"
         handler = _log_to_file(log_dir / _LOG_NAME)

@@ -29,6 +29,7 @@ import torch
 
 from finrl_lite.agents.baselines import make_baseline
 from finrl_lite.data_processors.market_data import MarketData
+from finrl_lite.envs.market import EnvMarket
 from finrl_lite.envs.observation import stock_observation
 from finrl_lite.envs.stock_trading import make_stock_market
 from finrl_lite.trade.brokers.base import Broker, DuplicateClientOrderId, OrderRejected, SubmitUncertain
@@ -212,7 +213,7 @@ class PaperTrader:
 
     # ------------------------------------------------------------------ one bar
 
-    def _trade_bar(self, key: str, market: MarketData, env_market: object) -> BarReport:
+    def _trade_bar(self, key: str, market: MarketData, env_market: EnvMarket) -> BarReport:
         params, row = self.params, market.num_dates - 1
         if isinstance(self.broker, SimBroker):
             self.broker.advance(
@@ -231,9 +232,9 @@ class PaperTrader:
         for ticker, qty in positions.items():
             holdings[0, self._column[ticker]] = qty
         cash = torch.tensor([account.cash], dtype=params.dtype)
-        close = env_market.close[row : row + 1]  # type: ignore[attr-defined]
+        close = env_market.close[row : row + 1]
         equity = float((cash + (holdings * close).sum(dim=1))[0])  # the environment's valuation, op for op
-        if row < env_market.first_start:  # type: ignore[attr-defined]
+        if row < env_market.first_start:
             self.journal.record_bar(key, "warmup", account.cash, equity, positions, broker_equity=account.equity)
             return BarReport(key, "warmup", equity, account.cash, positions, filled=len(filled))
         existing = self.journal.bar(key)
@@ -250,19 +251,20 @@ class PaperTrader:
         self,
         key: str,
         row: int,
-        env_market: object,
+        env_market: EnvMarket,
         cash: torch.Tensor,
         holdings: torch.Tensor,
         equity: float,
         positions: dict[str, float],
     ) -> None:
         params = self.params
-        obs = stock_observation(params, env_market, torch.tensor([row]), cash, holdings)  # type: ignore[arg-type]
+        obs = stock_observation(params, env_market, torch.tensor([row]), cash, holdings)
         with torch.no_grad():
             action = torch.as_tensor(self.run_.agent.predict(obs, deterministic=True))
-        turbulent = params.turbulence_threshold is not None and float(env_market.risk[row]) >= params.turbulence_threshold  # type: ignore[attr-defined]
+        risk = float(env_market.risk[row])
+        turbulent = params.turbulence_threshold is not None and risk >= params.turbulence_threshold
         orders = target_orders(params, action, holdings[0], turbulent).tolist()
-        close = env_market.close[row].tolist()  # type: ignore[attr-defined]
+        close = env_market.close[row].tolist()
         intents = []
         for j, ticker in enumerate(self.run_.tickers):
             if orders[j] != 0:
@@ -274,9 +276,7 @@ class PaperTrader:
         for cid, reason in blocked.items():
             logger.warning("risk limit blocked %s: %s", cid, reason)
         if turbulent:
-            logger.warning(
-                "%s: turbulence %.4g >= %.4g: selling everything", key, float(env_market.risk[row]), params.turbulence_threshold
-            )  # type: ignore[attr-defined]
+            logger.warning("%s: turbulence %.4g >= %.4g: selling everything", key, risk, params.turbulence_threshold)
         self.journal.record_decision(key, action.reshape(-1).tolist(), intents, blocked)
 
     def _send(self, row: JournalOrder) -> None:

@@ -50,10 +50,16 @@ def sync_order(journal: Journal, order: BrokerOrder) -> bool:
 
 
 def sync_open_orders(journal: Journal, broker: Broker) -> list[str]:
-    """Ask the broker about every order the journal has sent and not seen finish; returns those that changed."""
+    """Ask the broker about every order the journal has sent and not seen finish; returns those that changed.
+
+    Orders still ``intended`` (a submit whose outcome stayed unknown) are looked up too: found, they are
+    synced; not found, they stay as they are until the next reconciliation resolves them.
+    """
     seen = []
-    for row in journal.orders(("accepted", "partially_filled")):
+    for row in journal.orders(("intended", "accepted", "partially_filled")):
         order = broker.get_order(row.client_order_id)
+        if order is None and row.status == "intended":
+            continue
         if order is None:
             raise ReconciliationError(
                 f"the broker no longer knows order {row.client_order_id} ({row.side} {row.qty:g} {row.ticker}, "

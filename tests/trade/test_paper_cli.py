@@ -91,3 +91,15 @@ def _cwd(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
+
+
+def test_the_runs_own_paper_section_is_the_default_config(run_copy: Path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((run_copy / "config.yaml").read_text())
+    raw["paper"] = {"risk": {"max_order_notional": 1.0}}
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(raw))
+    result = _invoke("paper", run_copy, "--max-bars", "1", "--no-live")
+    assert "blocked 3" in " ".join(result.output.split())
+    result = _invoke("paper", run_copy, "--max-bars", "1", "--no-live", "--config", REPO / "configs" / "paper_sim.yaml")
+    assert "blocked 0" in " ".join(result.output.split())

@@ -157,7 +157,8 @@ class AlpacaBroker:
             time_in_force=TimeInForce.GTC if self.crypto else TimeInForce.DAY,
             client_order_id=intent.client_order_id,
         )
-        for attempt in range(self.policy.retries + 1):
+        attempt = 0
+        while True:
             self._respect_budget()
             try:
                 return self._order(self._client.submit_order(request))
@@ -166,6 +167,7 @@ class AlpacaBroker:
                 text = _message(exc)
                 if status == 429 and attempt < self.policy.retries:
                     self._wait(attempt, exc, "submit (rate limited, not processed)")
+                    attempt += 1
                     continue
                 if status == 422 and "client_order_id must be unique" in text:
                     raise DuplicateClientOrderId(text) from None
@@ -176,7 +178,6 @@ class AlpacaBroker:
                 raise OrderRejected(f"HTTP {status}: {text}") from None
             except self._requests.exceptions.RequestException as exc:
                 raise SubmitUncertain(f"{type(exc).__name__}: {exc}") from None
-        raise SubmitUncertain("rate limited on every attempt")
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
         order = self._read("order lookup", lambda: self._client.get_order_by_client_id(client_order_id), missing_ok=True)

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finrl_lite.agents.baselines import make_baseline
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.market import EnvMarket
 from finrl_lite.envs.observation import stock_observation
@@ -43,7 +42,7 @@ from finrl_lite.trade.processing import LiveMarket
 from finrl_lite.trade.reconcile import ReconcileReport, reconcile, sync_open_orders, sync_order
 from finrl_lite.trade.risk import RiskState, check_orders
 from finrl_lite.trade.run import ObservationLayout, TradingRun
-from finrl_lite.train.backtest import run_weights
+from finrl_lite.train.pipeline import baseline_curves
 
 __all__ = ["BarReport", "PaperTrader", "SessionSummary"]
 
@@ -318,16 +317,13 @@ class PaperTrader:
         return before if before is not None else self.journal.first_equity() or equity
 
     def _baselines(self, market: MarketData, key: str, equity: float) -> dict[str, float]:
-        """Equity of every configured baseline over the session's bars so far, from the session's first equity."""
+        """Equity of every baseline over the session's bars so far (``finrl-lite backtest``'s baselines on those bars),
+        scaled to the session's first equity."""
         first = self.journal.first_traded_bar() or key
         session = market.slice((pd.Timestamp(first), pd.Timestamp(key)))
         start_equity = self.journal.first_equity() or equity
+        names = [*self.run_.config.train.baselines, *(["index"] if "index" in market.market_fields else [])]
         if session.num_dates < 2:
-            return {name: start_equity for name in self.run_.config.train.baselines}
-        cfg = self.run_.config.env
-        scale = start_equity / cfg.initial_amount
-        out = {}
-        for name in self.run_.config.train.baselines:
-            curve = run_weights(make_baseline(name).target_weights(session), session, cfg, name)
-            out[name] = float(curve.values[-1]) * scale
-        return out
+            return dict.fromkeys(names, start_equity)
+        scale = start_equity / self.run_.config.env.initial_amount
+        return {c.name: float(c.values[-1]) * scale for c in baseline_curves(session, self.run_.config)}

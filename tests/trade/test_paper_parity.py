@@ -31,7 +31,8 @@ def test_equity_matches_the_backtest_command(run_copy: Path, reference_session) 
     from finrl_lite.trade.journal import Journal
 
     journal = Journal(reference_session.journal, read_only=True)
-    for name in ("buy_and_hold", "equal_weight_index"):
+    assert list(backtest.columns) == ["agent", "buy_and_hold", "equal_weight_index", "index"]
+    for name in backtest.columns[1:]:
         kept = np.array([journal.bar(r.time).baselines[name] for r in reference_session.reports])
         assert np.max(np.abs(kept - backtest[name].to_numpy())) <= 1e-9
     journal.close()

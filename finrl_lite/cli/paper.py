@@ -218,6 +218,13 @@ def status(
         account.add_column(col, justify="right")
     account.add_row(_money(st.cash), _money(st.equity), *(f"{q:g}" for q in st.positions.values()))
     console.print(account)
+    curve = Table(title=f"equity curve ({len(st.curves)} bars; the last {min(recent, len(st.curves))})")
+    curve.add_column("bar")
+    for name in st.curves.columns:
+        curve.add_column(str(name), justify="right", no_wrap=name == "agent")
+    for when, row in st.curves.tail(recent).iterrows():
+        curve.add_row(str(when.date()) if when == when.normalize() else str(when), *(_money(v) for v in row))
+    console.print(curve)
     pnl = Table(title="P&L against the baselines (same bars, same fees)")
     pnl.add_column("strategy", no_wrap=True)
     for col in ("start", "end", "P&L", "return", "max drawdown", "sharpe"):

@@ -32,6 +32,7 @@ from finrl_lite.env_config import (
 )
 from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
+from finrl_lite.paper_config import PaperConfig
 from finrl_lite.registry import Registry, expected_values
 
 __all__ = [
@@ -334,6 +335,7 @@ class AppConfig(StrictModel):
 
     data: DataConfig = Field(default_factory=DataConfig)
     melo: MeloConfig | None = Field(None, description="Dynamic M-ELO environment, Double DQN agent and evaluation.")
+    paper: PaperConfig | None = Field(None, description="Paper trading: broker, feed, risk limits (finrl-lite paper).")
     env: EnvConfig = Field(
         default_factory=StockTradingEnvConfig, description="The trading environment; its kind selects its fields."
     )

@@ -20,10 +20,12 @@ def register_commands() -> None:
     from finrl_lite.cli.data import data_app
     from finrl_lite.cli.ensemble import ensemble
     from finrl_lite.cli.melo import melo_app
+    from finrl_lite.cli.paper import paper_app
     from finrl_lite.cli.train import backtest, train
 
     app.add_typer(data_app, name="data")
     app.add_typer(melo_app, name="melo")
+    app.add_typer(paper_app, name="paper")
     app.command("train")(train)
     app.command("backtest")(backtest)
     app.command("ensemble")(ensemble)

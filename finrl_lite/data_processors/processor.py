@@ -24,12 +24,12 @@ from finrl_lite.data_processors.indicators import check_indicator_names, compute
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.panel import to_wide, wide_to_columns
 from finrl_lite.data_processors.risk import turbulence
-from finrl_lite.data_processors.sources import make_source, source_options
+from finrl_lite.data_processors.sources import Source, make_source, source_options
 from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
 from finrl_lite.data_processors.splits import Splits
 from finrl_lite.errors import DataError
 
-__all__ = ["DataProcessor", "PreparedData", "prepare_data", "MARKET_COLUMNS"]
+__all__ = ["DataProcessor", "PreparedData", "prepare_data", "process_frame", "MARKET_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class DataProcessor:
 
     Args:
         source: a name of :data:`~finrl_lite.data_processors.sources.SOURCES`: ``synthetic`` (default), ``csv``,
-            ``parquet``, ``yahoofinance``, ``alpaca``, or a registered one.
+            ``parquet``, ``yahoofinance``, ``alpaca``, or a registered one; or a source object (anything with the
+            :class:`~finrl_lite.data_processors.sources.Source` methods).
         calendar: exchange_calendars name for cleaning; None: the source's default (XNYS; 24/7 for crypto).
         on_bad_rows: impossible bars are dropped and reported (``drop``) or raise (``error``).
         align_to_calendar: reindex every ticker on the calendar's bars.
@@ -54,7 +55,7 @@ class DataProcessor:
 
     def __init__(
         self,
-        source: str = "synthetic",
+        source: str | Source = "synthetic",
         *,
         calendar: str | None = None,
         on_bad_rows: Literal["drop", "error"] = "drop",
@@ -62,8 +63,8 @@ class DataProcessor:
         indicator_backend: str = "numpy",
         **options: Any,
     ) -> None:
-        self.source_name = source
-        self.source = make_source(source, **options)
+        self.source_name = source if isinstance(source, str) else source.name
+        self.source = make_source(source, **options) if isinstance(source, str) else source
         self.calendar = calendar or self.source.default_calendar
         self.on_bad_rows = on_bad_rows
         self.align_to_calendar = align_to_calendar
@@ -202,6 +203,30 @@ class PreparedData:
     cache_path: Path | None
 
 
+def process_frame(dp: DataProcessor, df: pd.DataFrame, config: Any) -> MarketData:
+    """Raw bars -> :class:`MarketData`: clean -> indicators -> turbulence -> VIX -> index, as a config's ``data`` asks.
+
+    The one processing path: :func:`prepare_data` runs it on a download, the paper-trading loop on the bars
+    it has seen so far (every step only looks backwards, so a prefix of the bars gives a prefix of the result).
+
+    Args:
+        dp: The processor (its source provides the VIX and index series).
+        df: Long frame ``date, tic, open, high, low, close, volume``.
+        config: ``AppConfig`` or its ``DataConfig``.
+    """
+    cfg = getattr(config, "data", config)
+    dp.interval = cfg.interval
+    df = dp.clean(df)
+    df = dp.add_indicators(df, cfg.indicators)
+    if cfg.turbulence:
+        df = dp.add_turbulence(df, window=cfg.turbulence_window)
+    if cfg.vix:
+        df = dp.add_vix(df)
+    if hasattr(dp.source, "download_index"):
+        df = dp.add_index(df)
+    return dp.to_market_data(df)
+
+
 def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
     """Run the whole data pipeline for a config (``AppConfig`` or its ``DataConfig``).
 
@@ -243,16 +268,7 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
         report = CleaningReport.from_dict(extra.get("report", {}))
         cache_hit = True
     else:
-        df = dp.download(cfg.tickers, cfg.start, cfg.end, cfg.interval)
-        df = dp.clean(df)
-        df = dp.add_indicators(df, cfg.indicators)
-        if cfg.turbulence:
-            df = dp.add_turbulence(df, window=cfg.turbulence_window)
-        if cfg.vix:
-            df = dp.add_vix(df)
-        if hasattr(dp.source, "download_index"):
-            df = dp.add_index(df)
-        market = dp.to_market_data(df)
+        market = process_frame(dp, dp.download(cfg.tickers, cfg.start, cfg.end, cfg.interval), cfg)
         report = dp.report
         cache_hit = False
         if cache is not None:

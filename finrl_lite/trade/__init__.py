@@ -1,1 +1,40 @@
-"""finrl_lite.trade (arrives with its issue)."""
+"""Paper trading: a restart-safe loop from new bars to broker orders.
+
+``finrl-lite paper`` builds a session with :func:`finrl_lite.trade.session.open_session`: the trained run
+(:mod:`~finrl_lite.trade.run`), a feed (:mod:`~finrl_lite.trade.feeds`: replay, alpaca), a broker
+(:mod:`~finrl_lite.trade.brokers`: sim, alpaca), the SQLite journal (:mod:`~finrl_lite.trade.journal`), risk
+limits (:mod:`~finrl_lite.trade.risk`), and :class:`~finrl_lite.trade.loop.PaperTrader`, which reconciles the
+journal with the broker (:mod:`~finrl_lite.trade.reconcile`) and trades bar by bar.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Journal", "PaperConfig", "PaperTrader", "ReplayFeed", "SimBroker", "load_paper_config", "open_session"]
+
+_LAZY = {
+    "Journal": "finrl_lite.trade.journal",
+    "PaperConfig": "finrl_lite.trade.config",
+    "load_paper_config": "finrl_lite.trade.config",
+    "PaperTrader": "finrl_lite.trade.loop",
+    "ReplayFeed": "finrl_lite.trade.feeds.replay",
+    "SimBroker": "finrl_lite.trade.brokers.sim",
+    "open_session": "finrl_lite.trade.session",
+}
+
+if TYPE_CHECKING:
+    from finrl_lite.trade.brokers.sim import SimBroker
+    from finrl_lite.trade.config import PaperConfig, load_paper_config
+    from finrl_lite.trade.feeds.replay import ReplayFeed
+    from finrl_lite.trade.journal import Journal
+    from finrl_lite.trade.loop import PaperTrader
+    from finrl_lite.trade.session import open_session
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'finrl_lite.trade' has no attribute '{name}'")

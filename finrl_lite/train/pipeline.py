@@ -91,16 +91,19 @@ def _split(market: MarketData, name: str) -> MarketData:
     return market.slice(name)
 
 
-def baseline_curves(market: MarketData, cfg: AppConfig, split: str | None = None) -> list[EquityCurve]:
+def baseline_curves(market: MarketData, cfg: AppConfig, split: str | tuple[object, object] | None = None) -> list[EquityCurve]:
     """Equity curves of every configured baseline and of the data's index on one split (seed-independent).
 
     Args:
         market: The whole data when ``split`` is given (its bars before the split are the baselines' history,
             so they trade from the split's first bar, as the agent does); else the evaluated bars themselves.
         cfg: The run's config (baselines, market rules).
-        split: Name of the evaluated split of ``market``.
+        split: Name of the evaluated split of ``market``, or its ``(first, last)`` dates.
     """
-    part = _split(market, split) if split is not None else market
+    if isinstance(split, tuple):
+        part = market.slice(split)
+    else:
+        part = _split(market, split) if split is not None else market
     history = market if split is not None else None
     curves = [run_baseline(make_baseline(name), part, cfg.env, history) for name in cfg.train.baselines]
     index = index_curve(part, cfg.env.initial_amount)

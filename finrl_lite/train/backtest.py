@@ -89,7 +89,8 @@ def run_agent(agent: object, market: MarketData, cfg: EnvConfig, name: str = "ag
 def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
     """The single environment a baseline trades through: the run's market rules in ``target_weights`` mode.
 
-    It starts on the bar the agent's evaluation episode starts on, so both curves cover the same dates.
+    It starts on the bar the agent's evaluation episode starts on, so both curves cover the same dates, and it reads a
+    NaN weight as "no order" (``nan_actions="hold"``): a strategy's NaN rows hold the portfolio.
 
     * ``stock_trading`` configs: every rule of the agent's environment (fees, minimum fee, slippage, lot size,
       fractional shares, short selling, T+1, execution, ruin), except the turbulence liquidation, which is the
@@ -113,10 +114,11 @@ def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
             random_start=False,
             ruin_fraction=params.ruin_fraction,
             dtype=params.dtype,
+            nan_actions="hold",
         )
     else:
         start = market.warmup
-        rules = replace(params, action_mode="target_weights", turbulence_threshold=None)
+        rules = replace(params, action_mode="target_weights", turbulence_threshold=None, nan_actions="hold")
     return StockTradingVecEnv(replace(market, warmup=start), rules, num_envs=1, device=cfg.device, step_mode=cfg.step_mode)
 
 

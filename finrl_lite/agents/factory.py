@@ -9,7 +9,7 @@ from typing import Any
 from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.base import Agent
 from finrl_lite.config import AgentConfig
-from finrl_lite.errors import ConfigError
+from finrl_lite.errors import ConfigError, FinrlLiteError
 from finrl_lite.io import atomic_write_text
 
 __all__ = ["make_agent", "load_agent", "save_agent"]
@@ -44,14 +44,31 @@ def save_agent(agent: Agent, cfg: AgentConfig, directory: str | Path, training_s
 
 
 def load_agent(directory: str | Path, env: Any = None) -> Agent:
-    """Load an agent saved by :func:`save_agent` (attach ``env`` to continue training)."""
+    """Load an agent saved by :func:`save_agent` (attach ``env`` to continue training).
+
+    Raises:
+        ConfigError: no ``agent.json``, or a file of the saved agent that cannot be read (truncated, corrupt, of
+            another format), naming the file.
+    """
     directory = Path(directory)
     meta_path = directory / _META
     if not meta_path.is_file():
         raise ConfigError(f"{directory}: no saved agent here ({_META} missing)")
-    meta = json.loads(meta_path.read_text())
     try:
-        agent_class = BACKENDS.get(meta["backend"]).agent_class(meta["algo"])
+        meta = json.loads(meta_path.read_text())
+        backend, algo, name = str(meta["backend"]), str(meta["algo"]), str(meta["file"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{meta_path}: unreadable ({type(exc).__name__}: {exc}); the file is truncated or corrupt") from None
+    try:
+        agent_class = BACKENDS.get(backend).agent_class(algo)
     except ConfigError as exc:
         raise ConfigError(f"{meta_path}: {exc}") from None
-    return agent_class.load(directory / meta["file"], env=env)
+    model = directory / name
+    try:
+        return agent_class.load(model, env=env)  # type: ignore[no-any-return]
+    except FinrlLiteError:
+        raise
+    except Exception as exc:  # torch, zipfile, pickle and json each fail their own way on a damaged file
+        raise ConfigError(
+            f"{model}: cannot load the saved agent ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
+        ) from exc

@@ -77,13 +77,13 @@ def _run_episode(
 
 def run_agent(agent: object, market: MarketData, cfg: EnvConfig, name: str = "agent", seed: int = 0) -> EquityCurve:
     """Run ``agent`` deterministically over the whole of ``market`` (one split) in one environment."""
-    env = make_env(cfg, market, seed=seed, evaluation=True)
+    with make_env(cfg, market, seed=seed, evaluation=True) as env:
 
-    def act(t: int, obs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.as_tensor(agent.predict(obs, deterministic=True), device=env.device)  # type: ignore[attr-defined]
+        def act(t: int, obs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.as_tensor(agent.predict(obs, deterministic=True), device=env.device)  # type: ignore[attr-defined]
 
-    return _run_episode(env, market, name, act, seed)
+        return _run_episode(env, market, name, act, seed)
 
 
 def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
@@ -123,10 +123,12 @@ def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
 
 
 def _trade(env: StockTradingVecEnv, weights: np.ndarray, market: MarketData, name: str) -> EquityCurve:
+    """Trade ``weights`` through ``env`` (closed afterwards)."""
     if weights.shape != (market.num_dates, market.num_tickers):
         raise DataError(f"{name}: target weights have shape {weights.shape}, expected {(market.num_dates, market.num_tickers)}")
     rows = torch.as_tensor(weights, dtype=env.params.dtype).to(env.device)
-    return _run_episode(env, market, name, lambda t, obs: rows[t : t + 1])
+    with env:
+        return _run_episode(env, market, name, lambda t, obs: rows[t : t + 1])
 
 
 def run_target_weights(weights: np.ndarray, market: MarketData, cfg: EnvConfig, name: str) -> EquityCurve:

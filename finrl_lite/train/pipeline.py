@@ -44,7 +44,7 @@ from finrl_lite.agents.factory import load_agent, make_agent, save_agent
 from finrl_lite.config import AppConfig, dump_config, load_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
-from finrl_lite.errors import ConfigError, DataError
+from finrl_lite.errors import ConfigError, DataError, FinrlLiteError
 from finrl_lite.io import atomic_write_text
 from finrl_lite.train.backtest import EquityCurve, index_curve, run_agent, run_baseline
 from finrl_lite.train.environment import make_env
@@ -184,8 +184,11 @@ def _train_seed(
                 agent.learn(remaining, callback=on_iteration)
             save_agent(agent, cfg.agent, directory / "model")
             _write_json(progress_path, {"steps": cfg.train.total_timesteps, "done": True})
-    finally:
-        train_env.close()
+    except BaseException:
+        with contextlib.suppress(FinrlLiteError):  # the error in flight says more than a late action check
+            train_env.close()
+        raise
+    train_env.close()
     metrics = {}
     for split in cfg.train.eval_splits:
         part = _split(market, split)
@@ -395,9 +398,9 @@ def _check_same_config(out: Path, cfg: AppConfig) -> None:
     if not path.is_file():
         return
     try:
-        stored = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); this run directory is damaged: use another --out") from None
+        stored = yaml.safe_load(dump_config(load_config(path)))  # through the model: defaults of newer fields filled in
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}\n(this run directory's config; use another --out)") from None
     differences = _config_differences(stored, yaml.safe_load(dump_config(cfg)))
     if differences:
         shown = "; ".join(differences[:5]) + (f" and {len(differences) - 5} more" if len(differences) > 5 else "")

@@ -24,7 +24,7 @@ from finrl_lite.cli import app
 from finrl_lite.config import load_config
 from finrl_lite.data_processors.processor import DataProcessor
 from finrl_lite.errors import ConfigError, DataError
-from finrl_lite.train.pipeline import backtest_run, train_run
+from finrl_lite.train.pipeline import _latest_checkpoint, backtest_run, train_run
 from finrl_lite.train.run_lock import RunLock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -213,8 +213,6 @@ def test_damaged_run_files_are_errors_naming_the_file_and_what_to_do(base: dict[
         assert result.exit_code == 2, result.output
         text = " ".join(result.output.split())
         assert f"seed_0/checkpoint/{name}" in text and "delete" in text and "Traceback" not in text, text
-    shutil.rmtree(run / "seed_0" / "checkpoint")  # doing what it says: the seed starts over
-    assert runner.invoke(app, ["train", "--resume", str(run)]).exit_code == 0
 
     run = _copy(base["finished"], tmp_path / "model")
     (run / "seed_0" / "model" / "model.pt").write_bytes(b"")
@@ -239,6 +237,21 @@ def test_the_missing_model_hint_of_backtest_works(base: dict[str, Path], tmp_pat
 
 
 # ---------------------------------------------------------------------- 7. a crash inside the checkpoint swap
+
+
+@pytest.mark.parametrize("state", ["staging_incomplete", "swapped"])
+def test_a_crash_before_or_after_the_renames_keeps_the_checkpoint_in_place(
+    base: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture, state: str
+) -> None:
+    run = _copy(base["interrupted"], tmp_path / "run")
+    _arrange(run, base["older"], state)
+    kept = (run / "seed_0" / "checkpoint" / "model.pt").read_bytes()
+    with caplog.at_level(logging.WARNING, logger="finrl_lite"):
+        assert _latest_checkpoint(run / "seed_0", 128) == run / "seed_0" / "checkpoint"
+    assert caplog.records == []
+    assert sorted(p.name for p in (run / "seed_0").iterdir() if p.name.startswith("checkpoint")) == ["checkpoint"]
+    assert (run / "seed_0" / "checkpoint" / "model.pt").read_bytes() == kept
+    assert json.loads((run / "seed_0" / "checkpoint" / "checkpoint.json").read_text()) == {"steps": 128}
 
 
 def _arrange(run: Path, older: Path, state: str) -> None:
@@ -272,10 +285,8 @@ def _arrange(run: Path, older: Path, state: str) -> None:
 @pytest.mark.parametrize(
     ("state", "resumed_at", "warning"),
     [
-        ("staging_incomplete", 128, None),
         ("staged", 128, "resuming from checkpoint.new at 128 steps (a checkpoint swap was interrupted)"),
         ("moved_aside", 128, "resuming from checkpoint.new at 128 steps (a checkpoint swap was interrupted)"),
-        ("swapped", 128, None),
         ("old_only", 64, "resuming from checkpoint.old at 64 steps (a checkpoint swap was interrupted)"),
         (
             "none",

@@ -12,6 +12,8 @@ kind it names (:data:`~finrl_lite.env_config.ENV_KINDS`). None of them imports t
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -57,6 +59,9 @@ __all__ = [
     "apply_overrides",
     "load_config",
 ]
+
+_PANDAS_INDEX = re.compile(r"^Unnamed: \d+$")
+"""A column pandas names when it reads a file whose row index was written without a name."""
 
 FINRL_DEFAULT_INDICATORS = ["macd", "boll_ub", "boll_lb", "rsi_30", "cci_30", "dx_30", "close_30_sma", "close_60_sma"]
 
@@ -104,6 +109,13 @@ class CleaningConfig(StrictModel):
     )
     on_bad_rows: Literal["drop", "error"] = Field("drop", description="Impossible bars are dropped (reported) or an error.")
     align_to_calendar: bool = Field(True, description="Reindex every ticker on the calendar's sessions.")
+    max_price_jump: float | None = Field(
+        1.75,
+        gt=1.0,
+        description="A close more than this factor above or below both the previous and the next close of its ticker "
+        "is a bad print, handled like an impossible bar; a move beyond it that lasts (spin-off, unadjusted split) is "
+        "kept and reported. None: no check.",
+    )
 
 
 class YahooConfig(StrictModel):
@@ -149,7 +161,26 @@ class DataConfig(StrictModel):
     start: dt.date | dt.datetime = Field(dt.date(2015, 1, 2), description="First date (inclusive).")
     end: dt.date | dt.datetime = Field(dt.date(2019, 12, 31), description="Last date (inclusive).")
     interval: str = Field("1d", description="Bar interval: 1d, or intraday 1m, 5m, 15m, 30m, 1h.")
-    path: str | None = Field(None, description="File for the csv / parquet sources (long format; .gz accepted).")
+    path: str | None = Field(
+        None,
+        description="File for the csv / parquet sources (long format; .gz accepted); a relative path in a config file is "
+        "relative to that file's folder, one given with --set to the working directory.",
+    )
+    date_format: str = Field(
+        "ISO8601",
+        description="Format of the file's date column: ISO8601 (2015-01-02, 2015-01-02 09:30:00, with or without an "
+        "offset) or one strftime format for every row, e.g. '%d/%m/%Y'.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="Timezone of the file's naive intraday timestamps (e.g. America/New_York, UTC); None: the "
+        "calendar's timezone. Timestamps with an offset are converted as they say.",
+    )
+    extra_features: list[str] = Field(
+        default_factory=list,
+        description="Numeric columns of the file observed as per-ticker features, besides OHLCV and the indicators "
+        "(other columns are never observed).",
+    )
     indicators: list[str] = Field(default_factory=lambda: list(FINRL_DEFAULT_INDICATORS), description="Indicator names.")
     turbulence: bool = Field(True, description="Add the turbulence index (Mahalanobis distance of returns).")
     turbulence_window: int = Field(252, ge=10, le=5000, description="Trailing window of the turbulence index, in bars.")
@@ -172,6 +203,36 @@ class DataConfig(StrictModel):
         from finrl_lite.data_processors.intervals import parse_interval
 
         parse_interval(value)
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        if value != "ISO8601" and "%" not in value:
+            raise ValueError("expected ISO8601 or a strftime format such as '%Y-%m-%d' or '%d/%m/%Y' (one format for every row)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not a known IANA timezone; e.g. America/New_York, Europe/London, UTC") from None
+        return value
+
+    @field_validator("extra_features")
+    @classmethod
+    def _extra_features(cls, value: list[str]) -> list[str]:
+        reserved = [v for v in value if v in ("date", "tic", "valid", "open", "high", "low", "close", "volume")]
+        if reserved:
+            raise ValueError(f"{reserved} are not extra features (date, tic, valid and OHLCV are always read)")
+        index = [v for v in value if _PANDAS_INDEX.match(v)]
+        if index:
+            raise ValueError(f"{index} is a row index pandas wrote into the file, not a feature")
         return value
 
     @model_validator(mode="after")
@@ -347,41 +408,98 @@ class AppConfig(StrictModel):
 # ---------------------------------------------------------------------- loading
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that a date-like scalar that is no real date (``2019-11-31``) stays a string,
+    so that validation names the field that holds it instead of YAML failing without a location."""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+_SECRET = re.compile(r"secret|password|passwd|passphrase|token|credential|api_?key|key_?id|private_?key", re.IGNORECASE)
+"""Keys whose values are never echoed in a message."""
+
+
+def _is_secret(key: object) -> bool:
+    return isinstance(key, str) and _SECRET.search(key) is not None
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with the values of secret-looking keys replaced by ``***`` (for messages)."""
+    if isinstance(value, dict):
+        return {k: "***" if _is_secret(k) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _shown(item: str) -> str:
+    """An override as a message shows it: ``key=***`` when the key looks like a secret or the value names one."""
+    dotted, sep, text = item.partition("=")
+    secret = any(_is_secret(k) for k in dotted.split(".")) or _SECRET.search(text) is not None  # or a mapping with one
+    return f"{dotted}=***" if sep and secret else item
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str = "--set") -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested dict, in place."""
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested dict, in place.
+
+    Messages never show the value of a key that looks like a secret (``*secret*``, ``*token*``, ``*password*``...).
+    """
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"{origin} '{item}': expected section.key=value")
+            raise ConfigError(f"{origin} '{_shown(item)}': expected section.key=value")
         dotted, text = item.split("=", 1)
         keys = [k for k in dotted.strip().split(".") if k]
         if not keys:
-            raise ConfigError(f"{origin} '{item}': empty key")
+            raise ConfigError(f"{origin} '{_shown(item)}': empty key")
         try:
-            value = yaml.safe_load(text)
+            value = _yaml(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{origin} '{item}': value is not valid YAML ({exc})") from exc
+            detail = "" if any(_is_secret(k) for k in keys) else f" ({exc})"
+            raise ConfigError(f"{origin} '{_shown(item)}': value is not valid YAML{detail}") from None
         node = raw
         for key in keys[:-1]:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"{origin} '{item}': '{key}' is a value, not a section")
+                raise ConfigError(f"{origin} '{_shown(item)}': '{key}' is a value, not a section")
             node = child
         node[keys[-1]] = value
     return raw
 
 
+_UNION_MEMBER_TAGS = {"date", "datetime", "int", "float", "str", "bool", "none"}
+"""Where pydantic names the member of a union (``date | datetime``) a value failed; no config field is so named."""
+
+
 def _format_validation_error(origin: str, err: ValidationError, model: type[BaseModel], raw: Any) -> str:
     lines = [f"{origin}: invalid configuration"]
+    seen: set[str] = set()
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
+        while len(loc) > 1 and loc[-1] in _UNION_MEMBER_TAGS:  # `end.date`, `end.datetime`: one line for `end`
+            loc.pop()
         path = ".".join(loc) or "(top level)"
+        if path in seen:
+            continue
+        seen.add(path)
         msg = e["msg"]
         section = _section_model(model, raw, loc[:-1])
         if e["type"] == "extra_forbidden":
             allowed = sorted(section.model_fields) if section is not None else []
             msg = f"unknown key; allowed keys here: {', '.join(allowed)}"
-        elif "input" in e and e["type"] not in ("missing",):
-            msg = f"{msg} (got {e['input']!r})"
+        elif "input" in e and e["type"] not in ("missing",) and not any(_is_secret(k) for k in loc):
+            msg = f"{msg} (got {_redacted(e['input'])!r})"
         if loc and section is not None and issubclass(section, EnvConfigBase):
             msg += _env_kind_note(section, loc[-1])
         lines.append(f"  {path}: {msg}")
@@ -425,6 +543,9 @@ def _env_kind_note(section: type[EnvConfigBase], key: str) -> str:
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> AppConfig:
     """Load a YAML config file, apply overrides and validate.
 
+    A relative ``data.path`` written in the file is relative to the file's folder; one given in ``overrides`` is
+    relative to the working directory. Either way the loaded config holds it absolute.
+
     Args:
         path: YAML file, or None for the defaults.
         overrides: ``section.key=value`` strings, applied in order.
@@ -439,20 +560,30 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not p.is_file():
             raise ConfigError(f"{origin}: config file not found")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = _yaml(p.read_text()) or {}
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{origin}: cannot read config file ({exc})") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{origin}: not valid YAML ({exc})") from exc
         if not isinstance(raw, dict):
             raise ConfigError(f"{origin}: top level must be a mapping of sections, got {type(raw).__name__}")
+        _resolve_data_path(raw, p.parent)
     apply_overrides(raw, overrides or [])
+    _resolve_data_path(raw, Path.cwd())
     try:
         return AppConfig.model_validate(raw)
     except ValidationError as exc:
         if overrides:
-            origin = f"{origin} (with --set {' '.join(overrides)})"
+            origin = f"{origin} (with --set {' '.join(map(_shown, overrides))})"
         raise ConfigError(_format_validation_error(origin, exc, AppConfig, raw)) from None
+
+
+def _resolve_data_path(raw: dict[str, Any], base: Path) -> None:
+    """Make a relative ``data.path`` absolute against ``base`` (``~`` expands to the home folder)."""
+    data = raw.get("data")
+    path = data.get("path") if isinstance(data, dict) else None
+    if isinstance(path, str) and path and not Path(path).expanduser().is_absolute():
+        data["path"] = os.path.abspath(base / path)
 
 
 def dump_config(config: AppConfig) -> str:

@@ -6,7 +6,7 @@ turn it into a one-line message and exit code 2 instead of a traceback.
 
 from __future__ import annotations
 
-__all__ = ["FinrlLiteError", "ConfigError", "DataError", "MissingDependencyError"]
+__all__ = ["FinrlLiteError", "ConfigError", "DataError", "MissingDependencyError", "TrainingError"]
 
 
 class FinrlLiteError(Exception):
@@ -19,6 +19,10 @@ class ConfigError(FinrlLiteError, ValueError):
 
 class DataError(FinrlLiteError, ValueError):
     """Market data is missing, malformed or inconsistent; the message names file, row or field."""
+
+
+class TrainingError(FinrlLiteError, RuntimeError):
+    """Training diverged: a loss or a network weight is no longer finite; the message says when and what to try."""
 
 
 class MissingDependencyError(FinrlLiteError, ImportError):

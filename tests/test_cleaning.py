@@ -72,7 +72,7 @@ def test_forward_fill_never_uses_the_future(cells: list[tuple[int, int, float]])
     days = pd.bdate_range("2021-03-01", periods=20)
     rows = {(days[d], f"T{t}"): c for d, t, c in cells}
     df = _bars([(str(d.date()), t, c) for (d, t), c in rows.items()])
-    out, _ = clean_frame(df, align_to_calendar=False)
+    out, _ = clean_frame(df, align_to_calendar=False, max_price_jump=None)  # random prices: every kind of jump
     for (date, tic), grp in out.groupby(["date", "tic"]):
         row = grp.iloc[0]
         past = {d: c for (d, t), c in rows.items() if t == tic and d <= date}

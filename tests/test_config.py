@@ -79,3 +79,69 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     p = tmp_path / "resolved.yaml"
     p.write_text(dump_config(cfg))
     assert load_config(p) == cfg
+
+
+def test_an_impossible_date_names_its_field(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  splits:\n    test: {start: 2019-11-01, end: 2019-11-31}\n")
+    expected = r"c\.yaml: invalid configuration\n  data\.splits\.test\.end: .*outside expected range \(got .2019-11-31.\)$"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"data\.start: .*2019-02-29"):
+        load_config(None, ["data.start=2019-02-29"])
+
+
+def test_values_of_secret_looking_keys_are_never_echoed() -> None:
+    for overrides in (
+        ["data.alpaca.secret_key=hunter2"],  # unknown key
+        ["data.alpaca.api_key=[hunter2"],  # bad YAML
+        ["data.alpaca={feed: iex, api_token: hunter2}"],  # unknown key inside a section value
+        ["data.alpaca=hunter2", "data.alpaca.password=hunter2"],  # a value, not a section
+        ["data.synthetic={num_tickers: -1, password: hunter2}"],
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_config(None, overrides)
+        assert "hunter2" not in str(info.value), (overrides, str(info.value))
+    with pytest.raises(ConfigError, match=r"data\.synthetic\.num_tickers.*got -1"):  # other values still shown
+        load_config(None, ["data.synthetic.num_tickers=-1"])
+
+
+def test_data_path_is_relative_to_the_config_file_and_an_override_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "c.yaml").write_text("data:\n  source: csv\n  path: ../data/bars.csv\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert load_config(folder / "c.yaml").data.path == str(tmp_path / "data" / "bars.csv")
+    assert load_config(folder / "c.yaml", ["data.path=mine.csv"]).data.path == str(work / "mine.csv")
+    assert load_config(folder / "c.yaml", [f"data.path={tmp_path / 'abs.csv'}"]).data.path == str(tmp_path / "abs.csv")
+    assert load_config(folder / "c.yaml", ["data.path=~/x.csv"]).data.path == "~/x.csv"  # expanded when read
+    # a stored (resolved) config points at the same file from anywhere
+    stored = tmp_path / "run" / "config.yaml"
+    stored.parent.mkdir()
+    stored.write_text(dump_config(load_config(folder / "c.yaml")))
+    assert load_config(stored).data.path == str(tmp_path / "data" / "bars.csv")
+
+
+def test_shipped_file_configs_point_at_the_shared_data() -> None:
+    for name in ("sp500_csv.yaml", "crypto_csv.yaml"):
+        path = Path(load_config(REPO / "configs" / name).data.path or "")
+        assert path.parent == REPO.parent / "shared" / "data", name
+
+
+def test_date_format_timezone_and_extra_features_are_checked() -> None:
+    assert load_config(None, ["data.date_format='%d/%m/%Y'"]).data.date_format == "%d/%m/%Y"
+    with pytest.raises(ConfigError, match=r"data\.date_format: .*ISO8601 or a strftime format"):
+        load_config(None, ["data.date_format=mixed"])
+    assert load_config(None, ["data.timezone=America/New_York"]).data.timezone == "America/New_York"
+    with pytest.raises(ConfigError, match=r"data\.timezone: .*not a known IANA timezone"):
+        load_config(None, ["data.timezone=Mars/Olympus"])
+    with pytest.raises(ConfigError, match=r"data\.extra_features: .*row index pandas wrote"):
+        load_config(None, ["data.extra_features=['Unnamed: 0']"])
+    with pytest.raises(ConfigError, match=r"data\.extra_features: .*\['close'\] are not extra features"):
+        load_config(None, ["data.extra_features=[close]"])
+    with pytest.raises(ConfigError, match=r"data\.cleaning\.max_price_jump"):
+        load_config(None, ["data.cleaning.max_price_jump=0.5"])

@@ -48,6 +48,9 @@ class AgentBackend:
         discrete_algos: the algorithms whose ``predict`` returns the Box action of a discrete choice
             (:mod:`finrl_lite.envs.discrete_actions`: hold, or buy / sell ``hmax`` shares of one ticker); an
             ensemble can take a majority vote over those.
+        check: callable ``(algo, params) -> None`` raising :class:`~finrl_lite.errors.ConfigError` for
+            ``agent.params`` the algorithm does not take, without building anything (a run checks its config with it
+            before it writes a file); None: ``build`` is the only check.
     """
 
     name: str
@@ -56,6 +59,7 @@ class AgentBackend:
     file_name: str
     description: str = ""
     discrete_algos: frozenset[str] = frozenset()
+    check: Target | None = None
 
     def __post_init__(self) -> None:
         if not self.algos:
@@ -72,6 +76,15 @@ class AgentBackend:
         """A new agent of ``algo`` on ``env`` (the implementation is imported now)."""
         self.agent_class(algo)  # refuses an algorithm the backend does not declare
         return resolve(self.build)(algo, env, dict(params), seed=seed)
+
+    def check_params(self, algo: str, params: Mapping[str, Any]) -> None:
+        """Refuse an algorithm the backend does not declare, or ``params`` it does not take (cheap: builds nothing)."""
+        if algo not in self.algos:
+            raise ConfigError(
+                f"agent.algo '{algo}' is not available on backend '{self.name}'; choose one of {', '.join(self.algos)}"
+            )
+        if self.check is not None:
+            resolve(self.check)(algo, dict(params))
 
     def agent_class(self, algo: str) -> Any:
         """The agent class of ``algo`` (imported now)."""
@@ -96,6 +109,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
             },
             build="finrl_lite.agents.native.build:build_native_agent",
             file_name="model.pt",
+            check="finrl_lite.agents.native.build:check_native_params",
             description="on-device torch agents that read the batched environment's tensors directly",
             discrete_algos=frozenset({"ddqn"}),
         ),
@@ -104,6 +118,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
             algos=dict.fromkeys(("ppo", "a2c", "ddpg", "td3", "sac", "dqn", "ddqn"), _SB3_AGENT),
             build=_SB3_AGENT,
             file_name="model.zip",
+            check="finrl_lite.agents.sb3.agent:check_hyperparameters",
             description="stable-baselines3 algorithms through the SB3 vector-env adapter",
             discrete_algos=frozenset({"dqn", "ddqn"}),
         ),
@@ -112,6 +127,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
             algos=dict.fromkeys(("ppo", "dqn"), _RLLIB_AGENT),
             build=_RLLIB_AGENT,
             file_name="model",
+            check="finrl_lite.agents.rllib.agent:check_hyperparameters",
             description="Ray RLlib (new API stack); needs the rllib extra",
             discrete_algos=frozenset({"dqn"}),
         ),

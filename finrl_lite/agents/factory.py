@@ -10,7 +10,7 @@ from typing import Any
 from finrl_lite.agents.backends import BACKENDS, COMPOSITE_AGENTS
 from finrl_lite.agents.base import Agent
 from finrl_lite.config import AgentConfig
-from finrl_lite.errors import ConfigError
+from finrl_lite.errors import ConfigError, FinrlLiteError
 from finrl_lite.io import atomic_write_text
 from finrl_lite.registry import resolve
 
@@ -57,17 +57,36 @@ def save_composite_agent(agent: Agent, kind: str, directory: str | Path, trainin
 
 
 def load_agent(directory: str | Path, env: Any = None) -> Agent:
-    """Load an agent saved by :func:`save_agent` or :func:`save_composite_agent` (attach ``env`` to continue training)."""
+    """Load an agent saved by :func:`save_agent` or :func:`save_composite_agent` (attach ``env`` to continue training).
+
+    Raises:
+        ConfigError: no ``agent.json``, or a file of the saved agent that cannot be read (truncated, corrupt, of
+            another format), naming the file.
+    """
     directory = Path(directory)
     meta_path = directory / _META
     if not meta_path.is_file():
         raise ConfigError(f"{directory}: no saved agent here ({_META} missing)")
-    meta = json.loads(meta_path.read_text())
     try:
-        if "composite" in meta:
-            agent_class = resolve(COMPOSITE_AGENTS.get(meta["composite"]).agent_class)
+        meta = json.loads(meta_path.read_text())
+        name = str(meta["file"])
+        composite = meta.get("composite")
+        backend, algo = (None, None) if composite is not None else (str(meta["backend"]), str(meta["algo"]))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{meta_path}: unreadable ({type(exc).__name__}: {exc}); the file is truncated or corrupt") from None
+    try:
+        if composite is not None:
+            agent_class = resolve(COMPOSITE_AGENTS.get(str(composite)).agent_class)
         else:
-            agent_class = BACKENDS.get(meta["backend"]).agent_class(meta["algo"])
+            agent_class = BACKENDS.get(backend).agent_class(algo)
     except ConfigError as exc:
         raise ConfigError(f"{meta_path}: {exc}") from None
-    return agent_class.load(directory / meta["file"], env=env)
+    model = directory / name
+    try:
+        return agent_class.load(model, env=env)  # type: ignore[no-any-return]
+    except FinrlLiteError:
+        raise
+    except Exception as exc:  # torch, zipfile, pickle and json each fail their own way on a damaged file
+        raise ConfigError(
+            f"{model}: cannot load the saved agent ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
+        ) from exc

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
@@ -51,7 +52,11 @@ def data_prepare(
     table.add_row("valid cells", f"{100 * s['valid_fraction']:.2f}%")
     counts = prepared.report.counts()
     dropped = ", ".join(f"{n} {why}" for why, n in counts.items()) if counts else "none"
-    table.add_row("rows dropped", dropped)
+    table.add_row("rows dropped", escape(dropped))  # reasons hold brackets ([low, high]), not markup
+    jumps = prepared.report.jumps
+    more = f" and {len(jumps) - 5} more" if len(jumps) > 5 else ""
+    shown = "; ".join(f"{t} {d[:10]} x{f:.2f}" for t, d, f in jumps[:5]) + more
+    table.add_row("price jumps kept", shown or "none")
     table.add_row("exact duplicates", str(prepared.report.exact_duplicates))
     table.add_row("warm-up bars", str(market.warmup))
     for name, rng in (market.splits or {}).items():

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
-from finrl_lite.cli.train import _log_to_file, _metrics_table
+from finrl_lite.cli.train import _metrics_table
 
 __all__ = ["ensemble"]
 
@@ -50,7 +50,12 @@ def ensemble(
         if cfg.ensemble is None:
             raise ConfigError(f"{config or '<defaults>'}: no 'ensemble' section (see configs/ensemble.yaml)")
         run_dir = out or Path("runs") / (config.stem if config else "ensemble")
-        handler = _log_to_file(run_dir / "ensemble.log")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(run_dir / "ensemble.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("finrl_lite")
+        root.addHandler(handler)
+        root.setLevel(min(root.level or logging.INFO, logging.INFO))  # the file holds the INFO log; the console shows warnings
         columns = (
             TextColumn("[bold]members trained"),
             BarColumn(),
@@ -69,7 +74,7 @@ def ensemble(
 
                 result = ensemble_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
         finally:
-            logging.getLogger("finrl_lite").removeHandler(handler)
+            root.removeHandler(handler)
             handler.close()
     members = [c for c in result.picks.columns if c not in _PICK_COLUMNS]
     console.print(_picks_table(result.picks, members, cfg.ensemble.metric))

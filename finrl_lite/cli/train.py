@@ -33,17 +33,6 @@ def _metrics_table(title: str, split_metrics: dict[str, Any]) -> Table:
     return table
 
 
-def _log_to_file(path: Path) -> logging.Handler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger("finrl_lite")
-    root.addHandler(handler)
-    root.setLevel(min(root.level or logging.INFO, logging.INFO))
-    return handler
-
-
 def train(
     config: ConfigOption = None,
     set_: SetOption = None,
@@ -71,7 +60,8 @@ def train(
                 except ValueError as exc:
                     raise ConfigError(f"--seeds '{seeds}': expected comma-separated integers") from exc
             run_dir = out or Path("runs") / (config.stem if config else "default")
-        handler = _log_to_file(run_dir / "train.log")
+        root = logging.getLogger("finrl_lite")  # the run's train.log (written by the pipeline) holds the INFO log
+        root.setLevel(min(root.level or logging.INFO, logging.INFO))
         columns = (
             TextColumn("[bold]seed {task.fields[seed]}"),
             BarColumn(),
@@ -80,20 +70,16 @@ def train(
             TextColumn("return {task.fields[ret]}"),
             TimeElapsedColumn(),
         )
-        try:
-            with Progress(*columns, console=console, transient=False) as progress:
-                tasks: dict[int, Any] = {}
+        with Progress(*columns, console=console, transient=False) as progress:
+            tasks: dict[int, Any] = {}
 
-                def hook(seed: int, p: Any) -> None:
-                    if seed not in tasks:
-                        tasks[seed] = progress.add_task("train", total=p.total_steps, seed=seed, sps=0.0, ret="-")
-                    ret = "-" if p.episode_return != p.episode_return else f"{p.episode_return:.4g}"
-                    progress.update(tasks[seed], completed=min(p.steps, p.total_steps), sps=p.steps_per_second, ret=ret)
+            def hook(seed: int, p: Any) -> None:
+                if seed not in tasks:
+                    tasks[seed] = progress.add_task("train", total=p.total_steps, seed=seed, sps=0.0, ret="-")
+                ret = "-" if p.episode_return != p.episode_return else f"{p.episode_return:.4g}"
+                progress.update(tasks[seed], completed=min(p.steps, p.total_steps), sps=p.steps_per_second, ret=ret)
 
-                metrics = train_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
-        finally:
-            logging.getLogger("finrl_lite").removeHandler(handler)
-            handler.close()
+            metrics = train_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
     for split, split_metrics in metrics.items():
         console.print(_metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
     console.print(f"run directory: {run_dir}")
@@ -103,12 +89,18 @@ def backtest(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `finrl-lite train`.")],
     split: Annotated[str, typer.Option("--split", help="Split to back-test on (test, trade, ...).")] = "test",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    allow_data_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-change", help="Back-test even if the data's values changed since training (same tickers and fields)."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a trained run and every baseline on a split; print metrics, write backtest.json and PNGs."""
-    from finrl_lite.train.pipeline import backtest_run
+    from finrl_lite.train.runs import backtest as backtest_run
 
     with user_errors():
         with console.status(f"back-testing {run_dir} on {split}"):
-            result = backtest_run(run_dir, split, use_cache=not no_cache)
+            result = backtest_run(run_dir, split, use_cache=not no_cache, allow_data_change=allow_data_change)
     console.print(_metrics_table(f"back-test on {split}", result[split]))
     console.print(f"wrote {run_dir / f'backtest_{split}'}")

@@ -10,7 +10,7 @@ from typing import Any
 
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.errors import DataError
-from finrl_lite.io import atomic_write_text
+from finrl_lite.io import atomic_write_text, remove_stale_temp_files
 
 __all__ = ["DataCache", "cache_key"]
 
@@ -52,6 +52,8 @@ class DataCache:
         return data, meta.get("extra", {})
 
     def put(self, key: str, data: MarketData, extra: dict[str, Any]) -> Path:
+        """Write ``data`` under ``key`` (atomically; temporary files of interrupted writes are deleted first)."""
+        remove_stale_temp_files(self.directory)
         data_path, meta_path = self._paths(key)
         data.save(data_path)
         atomic_write_text(meta_path, json.dumps({"key": key, "extra": extra}, indent=1, default=str))

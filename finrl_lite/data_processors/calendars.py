@@ -10,7 +10,7 @@ import pandas as pd
 from finrl_lite.data_processors.intervals import is_intraday, parse_interval
 from finrl_lite.errors import DataError
 
-__all__ = ["bar_grid"]
+__all__ = ["bar_grid", "calendar_timezone"]
 
 
 def _calendar(name: str, start: pd.Timestamp, end: pd.Timestamp):  # type: ignore[no-untyped-def]
@@ -31,6 +31,12 @@ def _build_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp):  # type
     with warnings.catch_warnings():  # exchange_calendars itself trips a pandas 3 deprecation warning
         warnings.simplefilter("ignore", DeprecationWarning)
         return xcals.get_calendar(name, start=first, end=last)
+
+
+def calendar_timezone(name: str) -> str:
+    """The IANA timezone of an exchange calendar (``America/New_York`` for XNYS, ``UTC`` for 24/7)."""
+    today = pd.Timestamp.today()
+    return str(_calendar(name, today, today).tz)
 
 
 def bar_grid(calendar: str, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> pd.DatetimeIndex:

@@ -153,7 +153,7 @@ class MarketData:
             rng = DateRange.parse("slice", *split)
         idx = np.flatnonzero(rng.mask(self.dates))
         if idx.size == 0:
-            raise DataError(f"no bars inside {rng} (data covers {self.date_range_text()})")
+            raise DataError(f"no trading day in range {rng} (the data covers {self.date_range_text()})")
         return self.bars(int(idx[0]), int(idx[-1]) + 1)
 
     def bars(self, start: int, stop: int) -> MarketData:

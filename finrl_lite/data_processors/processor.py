@@ -24,12 +24,12 @@ from finrl_lite.data_processors.indicators import check_indicator_names, compute
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.panel import to_wide, wide_to_columns
 from finrl_lite.data_processors.risk import turbulence
-from finrl_lite.data_processors.sources import Source, make_source, source_options
+from finrl_lite.data_processors.sources import SOURCES, Source, make_source, source_options
 from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
 from finrl_lite.data_processors.splits import Splits
 from finrl_lite.errors import DataError
 
-__all__ = ["DataProcessor", "PreparedData", "prepare_data", "process_frame", "MARKET_COLUMNS"]
+__all__ = ["DataProcessor", "PreparedData", "check_finite", "prepare_data", "process_frame", "MARKET_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class DataProcessor:
         calendar: exchange_calendars name for cleaning; None: the source's default (XNYS; 24/7 for crypto).
         on_bad_rows: impossible bars are dropped and reported (``drop``) or raise (``error``).
         align_to_calendar: reindex every ticker on the calendar's bars.
+        max_price_jump: a close more than this factor away from both neighbouring closes is a bad print (an
+            impossible bar); None: no check (see :func:`~finrl_lite.data_processors.cleaning.clean_frame`).
         indicator_backend: ``numpy``, or ``cupy`` to compute indicators on a GPU.
         **options: the source's own options (e.g. ``path=`` for csv, ``seed=`` for synthetic).
     """
@@ -60,15 +62,24 @@ class DataProcessor:
         calendar: str | None = None,
         on_bad_rows: Literal["drop", "error"] = "drop",
         align_to_calendar: bool = True,
+        max_price_jump: float | None = 1.75,
         indicator_backend: str = "numpy",
         **options: Any,
     ) -> None:
-        self.source_name = source if isinstance(source, str) else source.name
-        self.source = make_source(source, **options) if isinstance(source, str) else source
+        if isinstance(source, str):
+            self.source_name = source
+            if calendar is not None and source in SOURCES and SOURCES.get(source).takes_path:
+                options.setdefault("calendar", calendar)  # a file's naive intraday timestamps are in its calendar's timezone
+            self.source = make_source(source, **options)
+        else:
+            self.source_name, self.source = source.name, source
         self.calendar = calendar or self.source.default_calendar
         self.on_bad_rows = on_bad_rows
         self.align_to_calendar = align_to_calendar
+        self.max_price_jump = max_price_jump
         self.indicator_backend = indicator_backend
+        self.indicators: list[str] = []
+        """Indicator columns added by :meth:`add_indicators` (observed features of :meth:`to_market_data`)."""
         self.interval = "1d"
         self.report = CleaningReport(calendar=self.calendar)
 
@@ -87,12 +98,14 @@ class DataProcessor:
             on_bad_rows=self.on_bad_rows,
             align_to_calendar=self.align_to_calendar,
             origin=self.source_name,
+            max_price_jump=self.max_price_jump,
         )
         return out
 
     def add_indicators(self, df: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         """Add indicator columns, computed for all tickers at once."""
         check_indicator_names(names)
+        self.indicators += [n for n in names if n not in self.indicators]
         if not names:
             return df
         dates, tickers, wide = to_wide(df, _OHLCV)
@@ -123,16 +136,41 @@ class DataProcessor:
             raise DataError(f"source '{self.source_name}' has no index series")
         return _add_market_series(df, "index", getter(df["date"].min(), df["date"].max(), self.interval))
 
-    def to_market_data(self, df: pd.DataFrame, splits: Splits | None = None) -> MarketData:
-        """Dense :class:`MarketData` from a processed long frame (all numeric columns become fields)."""
+    def to_market_data(self, df: pd.DataFrame, splits: Splits | None = None, extra_features: Sequence[str] = ()) -> MarketData:
+        """Dense :class:`MarketData` from a processed long frame.
+
+        Its per-ticker fields are OHLCV, the indicators added by :meth:`add_indicators` and ``extra_features``
+        (numeric columns of the source); no other column is observed.
+
+        Raises:
+            DataError: a required or an extra feature column is missing or not numeric, or a value is infinite or beyond
+                the float32 range of observations (naming ticker, date and field).
+        """
         for col in REQUIRED_COLUMNS:
             if col not in df.columns:
                 raise DataError(f"frame has no column '{col}'")
-        features = [
+        features = [c for c in self.indicators if c in df.columns]
+        for name in extra_features:
+            if name not in df.columns:
+                raise DataError(
+                    f"{self.source_name}: data.extra_features names '{name}', which is not a column of the data "
+                    f"(columns: {[c for c in df.columns if c not in ('valid',)]})"
+                )
+            if not pd.api.types.is_numeric_dtype(df[name]):
+                raise DataError(f"{self.source_name}: extra feature '{name}' is not numeric (dtype {df[name].dtype})")
+            if name not in features:
+                features.append(name)
+        ignored = [
             c
             for c in df.columns
-            if c not in ("date", "tic", "valid", *_OHLCV, *MARKET_COLUMNS) and pd.api.types.is_numeric_dtype(df[c])
+            if c not in ("date", "tic", "valid", *_OHLCV, *MARKET_COLUMNS, *features) and pd.api.types.is_numeric_dtype(df[c])
         ]
+        if ignored:
+            logger.info(
+                "%s: numeric column(s) %s not observed (list them in data.extra_features to observe them)",
+                self.source_name,
+                ignored,
+            )
         market_cols = [c for c in MARKET_COLUMNS if c in df.columns]
         dates, tickers, wide = to_wide(_with_valid(df), [*_OHLCV, *features, "valid"])
         valid = wide["valid"] == 1.0
@@ -150,6 +188,7 @@ class DataProcessor:
             warmup=_warmup_of(features),
             source=self.source_name,
         )
+        check_finite(data, self.source_name)
         if splits is not None:
             splits.validate(data.dates, data.warmup)
             data = replace(data, splits=splits)
@@ -180,6 +219,40 @@ def _add_market_series(df: pd.DataFrame, name: str, series: pd.Series) -> pd.Dat
     out = df.copy()
     out[name] = aligned.reindex(pd.DatetimeIndex(out["date"])).to_numpy()
     return out
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_finite(market: MarketData, origin: str) -> None:
+    """Refuse infinite values, and values beyond the float32 range the observations are computed in.
+
+    NaN is not refused: it means "no value yet" (before a ticker's first bar, during an indicator's warm-up).
+
+    Raises:
+        DataError: naming the field, ticker and date of the first such value (and how many there are).
+    """
+    problems: list[str] = []
+    for kind, values, where in (
+        ("per-ticker field", market.values, lambda i: (market.fields[i[2]], market.tickers[i[1]], i[0])),
+        ("market series", market.market_values, lambda i: (market.market_fields[i[1]], None, i[0])),
+    ):
+        with np.errstate(invalid="ignore"):
+            bad = np.abs(values) > _FLOAT32_MAX  # inf included, NaN not
+        if not bad.any():
+            continue
+        first = np.argwhere(bad)[0]
+        field, ticker, t = where(tuple(int(x) for x in first))
+        whose = f" of {ticker}" if ticker is not None else ""
+        problems.append(
+            f"{int(bad.sum())} non-finite or out-of-range value(s) of {kind} data, first {float(values[tuple(first)])!r} "
+            f"in '{field}'{whose} on {pd.Timestamp(market.dates[t])}"
+        )
+    if problems:
+        raise DataError(
+            f"{origin}: " + "; ".join(problems) + ". Check the raw prices there (an absurd print: cleaning.max_price_jump "
+            "drops bad prints); nothing can learn from infinite features"
+        )
 
 
 def _warmup_of(features: Sequence[str]) -> int:
@@ -224,7 +297,7 @@ def process_frame(dp: DataProcessor, df: pd.DataFrame, config: Any) -> MarketDat
         df = dp.add_vix(df)
     if hasattr(dp.source, "download_index"):
         df = dp.add_index(df)
-    return dp.to_market_data(df)
+    return dp.to_market_data(df, extra_features=cfg.extra_features)
 
 
 def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
@@ -240,6 +313,7 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
         calendar=cfg.cleaning.calendar,
         on_bad_rows=cfg.cleaning.on_bad_rows,
         align_to_calendar=cfg.cleaning.align_to_calendar,
+        max_price_jump=cfg.cleaning.max_price_jump,
         **options,
     )
     check_indicator_names(cfg.indicators)
@@ -255,6 +329,7 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
             "end": cfg.end,
             "interval": cfg.interval,
             "indicators": cfg.indicators,
+            "extra_features": cfg.extra_features,
             "turbulence": [cfg.turbulence, cfg.turbulence_window],
             "vix": cfg.vix,
             "cleaning": cfg.cleaning.model_dump(),

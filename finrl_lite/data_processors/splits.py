@@ -94,8 +94,8 @@ class Splits(Mapping[str, DateRange]):
         """Check every split against the data's dates and the indicator warm-up.
 
         Raises:
-            DataError: a split lies outside the data (by more than a week), or has fewer usable bars (after the warm-up of
-                the indicators) than the warm-up itself.
+            DataError: a split lies outside the data (by more than a week), holds no trading day, or has fewer usable bars
+                (after the warm-up of the indicators) than the warm-up itself.
         """
         if len(dates) == 0:
             raise DataError("cannot validate splits against empty data")
@@ -103,8 +103,13 @@ class Splits(Mapping[str, DateRange]):
         for name, rng in self._ranges.items():
             idx = self.indices(name, dates)
             # A week of slack lets a range start or end on a weekend or holiday next to the data.
-            if idx.size == 0 or rng.start < first.normalize() - _SLACK or rng.end > last + _SLACK:
+            if rng.start < first.normalize() - _SLACK or rng.end > last + _SLACK or rng.end < first or rng.start > last:
                 raise DataError(f"split '{name}' ({rng}) lies outside the data ({first.date()}..{last.date()})")
+            if idx.size == 0:
+                raise DataError(
+                    f"split '{name}' ({rng}) has no trading day in range (only weekends or holidays of the calendar; "
+                    f"the data covers {first.date()}..{last.date()})"
+                )
             usable = int(np.sum(idx >= warmup))
             need = max(warmup, 2)
             if usable < need:

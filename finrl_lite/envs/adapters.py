@@ -61,6 +61,12 @@ def _require_final_obs(env: TorchVecEnv) -> None:
         raise ConfigError("vector adapters need a torch environment with autoreset=True and final_obs=True")
 
 
+def _close(env: TorchVecEnv) -> None:
+    close = getattr(env, "close", None)  # BatchedEnv has one; a minimal TorchVecEnv may hold nothing to release
+    if close is not None:
+        close()
+
+
 def _seed_arg(seed: int | Sequence[int] | None) -> int | list[int] | None:
     if seed is None or isinstance(seed, int | np.integer):
         return None if seed is None else int(seed)
@@ -117,7 +123,8 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
         return _obs_np(obs), _np(reward).astype(np.float64), _np(terminated), _np(truncated), infos
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Nothing to release: the torch tensors go with the object."""
+        """Close the torch environment (its device memory)."""
+        _close(self.env)
 
 
 class SB3VecEnv(VecEnv):
@@ -173,7 +180,8 @@ class SB3VecEnv(VecEnv):
         return _obs_np(obs), _np(reward).astype(np.float32), dones, infos
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the torch environment (its device memory)."""
+        _close(self.env)
 
     def _targets(self, indices: VecEnvIndices) -> list[int]:
         if indices is None:
@@ -223,6 +231,10 @@ class GymEnv(gymnasium.Env[np.ndarray, Any]):
         obs, info = self.env.reset(seed=seed)
         self._done = False
         return _obs_np(obs)[0], {k: v[0] for k, v in _info_arrays(info).items()}
+
+    def close(self) -> None:
+        """Close the torch environment (its device memory)."""
+        _close(self.env)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._done:

@@ -10,11 +10,18 @@ import numpy as np
 import torch
 
 from finrl_lite.envs.market import seed_keys
+from finrl_lite.envs.resources import check_batch_memory, resolve_device
 from finrl_lite.errors import ConfigError, MissingDependencyError
 
-__all__ = ["BatchedEnv", "TorchVecEnv", "same_step_autoreset", "where_state"]
+__all__ = ["DEFERRED_ACTION_CHECKS", "STEP_WORKING_SETS", "BatchedEnv", "TorchVecEnv", "same_step_autoreset", "where_state"]
 
 logger = logging.getLogger(__name__)
+
+STEP_WORKING_SETS = 8
+"""Copies of a batch's state and observation a step holds at once (see :meth:`BatchedEnv.memory_estimate`)."""
+
+DEFERRED_ACTION_CHECKS = 256
+"""Steps between host reads of the non-finite-action mask of device actions (see :meth:`BatchedEnv.step`)."""
 
 
 @runtime_checkable
@@ -26,6 +33,8 @@ class TorchVecEnv(Protocol):
     ``info["final_obs"]`` holds the last observation of every environment, which is the terminal one
     where ``terminated | truncated``. The other ``info`` entries are ``[B, ...]`` tensors of diagnostics;
     an environment may add structured entries (NamedTuples of tensors), which the numpy adapters leave out.
+    An environment that holds device memory also has ``close()`` (every :class:`BatchedEnv` does), which the
+    adapters call when they are closed.
 
     The action space is a Box or a discrete set, told apart by :attr:`num_actions`:
 
@@ -85,6 +94,14 @@ class BatchedEnv:
             of the whole step, where the environment has one).
         autoreset: Reset finished environments inside ``step``.
         final_obs: Return the terminal observation in ``info["final_obs"]``.
+
+    Raises:
+        ConfigError: a device this machine does not have (see :func:`~finrl_lite.envs.resources.resolve_device`).
+
+    A Box action with a non-finite entry is an error naming the environment row, unless the environment gives
+    non-finite entries a meaning (``nan_actions="hold"`` of the stock-trading environment); see :meth:`step` for
+    what the check costs. The first :meth:`reset` refuses a batch that cannot fit in memory (:meth:`memory_estimate`).
+    Use :meth:`close` (or a ``with`` block) to release the batch's device memory.
     """
 
     action_low: float = -1.0
@@ -108,7 +125,7 @@ class BatchedEnv:
             raise ConfigError("num_envs must be >= 1")
         if step_mode not in ("auto", "eager", "compile", "cuda_graph", "fused"):
             raise ConfigError("step_mode must be 'auto', 'eager', 'compile', 'cuda_graph' or 'fused'")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if step_mode == "cuda_graph" and self.device.type != "cuda":
             raise ConfigError("step_mode='cuda_graph' needs a CUDA device")
         if step_mode == "auto":
@@ -128,6 +145,10 @@ class BatchedEnv:
         elif step_mode == "fused":
             self._step_fn = self._fused_step
         self._graph: _CudaGraphStep | None = None
+        self._memory_checked = False
+        self._closed = False
+        self._bad_action_rows: torch.Tensor | None = None  # deferred check of device actions
+        self._steps_since_action_check = 0
 
     # ------------------------------------------------------------------ subclass hooks
     def _reset_state(self, keys: torch.Tensor | None) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor]]:
@@ -160,6 +181,61 @@ class BatchedEnv:
     def _action_dtype(self) -> torch.dtype:
         return self.params.dtype  # type: ignore[attr-defined, no-any-return]
 
+    @property
+    def _nan_actions_hold(self) -> bool:
+        """Whether a non-finite action entry has a meaning here (the stock-trading ``nan_actions="hold"``)."""
+        return False
+
+    def _release(self) -> None:
+        """Drop the subclass's device tensors (market, tables); :meth:`close` calls it once."""
+
+    # ------------------------------------------------------------------ resources
+    def memory_estimate(self) -> int:
+        """Bytes a step of the whole batch is expected to hold: the state and observation of one environment
+        (measured on a one-environment reset, which draws nothing from :attr:`generator`) x ``num_envs`` x
+        :data:`STEP_WORKING_SETS` (the stepped state, the fresh episodes of the autoreset, the observations and the
+        temporaries of a step). The market tensors, shared by all environments, are not counted."""
+        state, obs, _ = self._reset_state(seed_keys([0], self.device))
+        per_env = sum(x.element_size() * x.numel() for x in state) + obs.element_size() * obs.numel()
+        return per_env * self.num_envs * STEP_WORKING_SETS
+
+    def check_memory(self, available: int | None = None) -> None:
+        """Refuse a batch whose :meth:`memory_estimate` exceeds the device's free memory (``available`` bytes, by
+        default what :func:`~finrl_lite.envs.resources.available_memory` reports).
+
+        Raises:
+            ConfigError: naming both numbers.
+        """
+        what = f"{type(self).__name__} with num_envs={self.num_envs}"
+        check_batch_memory(self.memory_estimate(), self.device, what, available)
+        self._memory_checked = True
+
+    def close(self) -> None:
+        """Release the state and the device tensors (market, CUDA graph); :meth:`reset` and :meth:`step` then refuse.
+
+        Closing twice is harmless. Checks the actions not yet checked first (see :meth:`check_actions`).
+        """
+        if self._closed:
+            return
+        try:
+            self.check_actions()
+        finally:
+            self._closed = True
+            self.state = None
+            self._graph = None
+            self._bad_action_rows = None
+            self._release()
+
+    def __enter__(self) -> BatchedEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ConfigError(f"{type(self).__name__} is closed; build a new environment")
+
     # ------------------------------------------------------------------ public API
     def reset(self, seed: int | Sequence[int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Reset every environment.
@@ -172,6 +248,9 @@ class BatchedEnv:
         Returns:
             ``(obs [B, D], info)``.
         """
+        self._require_open()
+        if not self._memory_checked:
+            self.check_memory()
         keys = None
         if isinstance(seed, Sequence):
             if len(seed) != self.num_envs:
@@ -186,17 +265,28 @@ class BatchedEnv:
         """Step every environment with ``action``: ``[B, A]`` floats, or ``[B]`` indices for a discrete
         environment (moved to the env device and dtype; no broadcasting).
 
+        A Box action with a NaN or infinite entry is a :class:`ConfigError` naming the environment row, unless the
+        environment gives it a meaning (``nan_actions="hold"``). The check costs nothing on the GPU path's timeline:
+        an action that arrives on the host (numpy, a CPU tensor: the SB3 and gymnasium adapters) is checked there
+        before it moves, one pass over its ``B x A`` numbers; an action already on an accelerator is checked on the
+        device without a host sync (its non-finite rows accumulate in a ``[B]`` mask) and the mask is read every
+        :data:`DEFERRED_ACTION_CHECKS` steps, in :meth:`check_actions`, :meth:`state_dict` and :meth:`close`, so the
+        error comes at most that many steps late.
+
         Returns:
             ``(obs, reward, terminated, truncated, info)``, all tensors on the env device.
         """
+        self._require_open()
         if self.state is None:
             raise ConfigError("call reset() before step()")
-        action = torch.as_tensor(action, device=self.device)
+        action = torch.as_tensor(action)
         if self.num_actions is None:
-            action = action.to(self._action_dtype)
+            if not self._nan_actions_hold:
+                self._check_finite(action)
+            action = action.to(self.device, self._action_dtype)
             expected, what = (self.num_envs, self.action_size), "(num_envs, action_size)"
         else:
-            action = action.to(torch.int64)
+            action = action.to(self.device, torch.int64)
             expected, what = (self.num_envs,), "(num_envs,) action indices"
         if tuple(action.shape) != expected:
             raise ConfigError(f"action has shape {tuple(action.shape)}; expected {what} = {expected}")
@@ -209,15 +299,53 @@ class BatchedEnv:
         self.state, obs, reward, terminated, truncated, info = out
         return obs, reward, terminated, truncated, info._asdict()
 
+    def _check_finite(self, action: torch.Tensor) -> None:
+        """Raise on a non-finite action entry now (host actions) or soon (device actions; see :meth:`step`)."""
+        if action.dim() != 2 or action.shape[0] != self.num_envs:
+            return  # the shape check names the problem
+        if _on_host(action):
+            if not bool(torch.isfinite(action).all()):
+                self._raise_non_finite(~torch.isfinite(action).all(dim=1), action)
+            return
+        bad = ~torch.isfinite(action).all(dim=1)
+        self._bad_action_rows = bad if self._bad_action_rows is None else self._bad_action_rows | bad
+        self._steps_since_action_check += 1
+        if self._steps_since_action_check >= DEFERRED_ACTION_CHECKS:
+            self.check_actions()
+
+    def check_actions(self) -> None:
+        """Read the non-finite device actions of the steps since the last check (one host read; see :meth:`step`).
+
+        Raises:
+            ConfigError: naming the environment rows.
+        """
+        rows, self._bad_action_rows, self._steps_since_action_check = self._bad_action_rows, None, 0
+        if rows is not None and bool(rows.any()):
+            self._raise_non_finite(rows.cpu(), None)
+
+    def _raise_non_finite(self, rows: torch.Tensor, action: torch.Tensor | None) -> None:
+        bad = torch.nonzero(rows).flatten().tolist()
+        first = f" ({action[bad[0]].tolist()})" if action is not None else " in one of the last steps"
+        more = f" (and {len(bad) - 1} other row(s): {bad[1:6]}{'...' if len(bad) > 6 else ''})" if len(bad) > 1 else ""
+        raise ConfigError(
+            f"{type(self).__name__}: the action of environment row {bad[0]} is not finite{first}{more}; actions must "
+            f"be finite numbers in [{self.action_low}, {self.action_high}] (a NaN action usually comes from a diverged "
+            f"policy); an environment built with nan_actions='hold' reads NaN as 'no order'"
+        )
+
     # ------------------------------------------------------------------ snapshot (exact resume)
     def state_dict(self) -> dict[str, Any]:
         """A snapshot from which :meth:`load_state_dict` continues identically.
+
+        Raises:
+            ConfigError: a device action not yet checked was not finite (see :meth:`step`).
 
         Returns:
             ``{"num_envs", "device", "state", "generator"}``: the state NamedTuple's tensors cloned to the CPU (a dict by
             field name; None before the first :meth:`reset`) and the key generator's state. Subclasses with more
             mutable state extend both methods.
         """
+        self.check_actions()
         state = (
             None
             if self.state is None
@@ -231,6 +359,7 @@ class BatchedEnv:
         Raises:
             ConfigError: the snapshot is of another batch size, device type, state type or shape.
         """
+        self._require_open()
         name = type(self).__name__
         if snapshot["num_envs"] != self.num_envs:
             raise ConfigError(f"{name} snapshot holds {snapshot['num_envs']} environments; this one has {self.num_envs}")
@@ -254,6 +383,11 @@ class BatchedEnv:
                 fields[field] = value.to(self.device, copy=True)
             self.state = type(template)(**fields)
         self.generator.set_state(snapshot["generator"])
+
+
+def _on_host(action: torch.Tensor) -> bool:
+    """Whether reading ``action`` costs no device sync (it is in host memory)."""
+    return action.device.type == "cpu"
 
 
 def where_state(mask: torch.Tensor, a: Any, b: Any) -> Any:

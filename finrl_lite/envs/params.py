@@ -9,11 +9,12 @@ import torch
 
 from finrl_lite.errors import ConfigError
 
-__all__ = ["ActionMode", "ObservationScales", "StockTradingParams", "Execution", "RewardKind"]
+__all__ = ["ActionMode", "NanActions", "ObservationScales", "StockTradingParams", "Execution", "RewardKind"]
 
 Execution = Literal["next_open", "close"]
 RewardKind = Literal["asset_change", "log_return", "differential_sharpe"]
 ActionMode = Literal["shares", "target_weights"]
+NanActions = Literal["error", "hold"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,11 @@ class StockTradingParams:
         hmax: Shares traded by an action of magnitude 1 (FinRL's ``hmax``).
         action_mode: ``"shares"``: actions in ``[-1, 1]`` are orders of ``action * hmax`` shares (FinRL);
             ``"target_weights"``: actions in ``[0, 1]`` are target portfolio weights (normalised when
-            they sum above 1, the rest in cash; NaN keeps the ticker's shares).
+            they sum above 1, the rest in cash).
+        nan_actions: ``"error"`` (the default): an action with a NaN or infinite entry is an error naming the
+            environment row; ``"hold"``: a NaN entry is no order for that ticker (in ``target_weights`` mode the
+            ticker keeps its shares, so a NaN row holds the portfolio) and an infinite one is clipped. The baselines
+            trade with ``"hold"``: their NaN rows mean "no rebalancing".
         initial_amount: Starting cash (currency).
         buy_cost_pct: Fee on the notional of a buy, as a fraction (0.001 = 10 bps).
         sell_cost_pct: Fee on the notional of a sell, as a fraction.
@@ -83,6 +88,7 @@ class StockTradingParams:
 
     hmax: float = 100.0
     action_mode: ActionMode = "shares"
+    nan_actions: NanActions = "error"
     initial_amount: float = 1_000_000.0
     buy_cost_pct: float = 0.001
     sell_cost_pct: float = 0.001
@@ -119,6 +125,7 @@ class StockTradingParams:
             (self.lot_size >= 1, "lot_size must be >= 1"),
             (self.execution in ("next_open", "close"), "execution must be 'next_open' or 'close'"),
             (self.action_mode in ("shares", "target_weights"), "action_mode must be 'shares' or 'target_weights'"),
+            (self.nan_actions in ("error", "hold"), "nan_actions must be 'error' or 'hold'"),
             (
                 self.reward in ("asset_change", "log_return", "differential_sharpe"),
                 "reward must be 'asset_change', 'log_return' or 'differential_sharpe'",

@@ -343,6 +343,9 @@ class PortfolioAllocationVecEnv(BatchedEnv):
         self.state: PortfolioState | None = None
         logger.debug("PortfolioAllocationVecEnv: %d envs, %d tickers, device %s", num_envs, n, self.device)
 
+    def _release(self) -> None:
+        self.market = None  # type: ignore[assignment]
+
     def _reset_state(self, keys: torch.Tensor | None) -> tuple[PortfolioState, torch.Tensor, dict[str, torch.Tensor]]:
         state, obs = portfolio_reset(self.params, self.market, self.generator, self.num_envs, keys=keys)
         return state, obs, {"portfolio_value": state.value, "cash": state.cash}

@@ -129,7 +129,8 @@ def step(
         state: Current state.
         action: ``[B, N]`` actions: in ``[-1, 1]`` (clipped), in units of ``hmax`` shares; or target weights
             in ``[0, 1]`` with ``action_mode="target_weights"``. A NaN entry is no order for that ticker (as 0 in
-            ``shares`` mode; in ``target_weights`` mode the ticker keeps its shares, so a NaN row holds).
+            ``shares`` mode; in ``target_weights`` mode the ticker keeps its shares, so a NaN row holds); the
+            environment refuses one unless ``params.nan_actions == "hold"``.
         params: Environment parameters.
         market: Device market tensors.
         autoreset: Reset finished environments in the same step (``torch.where``, branch-free); the
@@ -269,6 +270,14 @@ class StockTradingVecEnv(BatchedEnv):
             self.device,
             step_mode,
         )
+
+    @property
+    def _nan_actions_hold(self) -> bool:
+        return self.params.nan_actions == "hold"
+
+    def _release(self) -> None:
+        self.market = None  # type: ignore[assignment]
+        self._recycler = TensorRecycler()
 
     def _reset_state(self, keys: torch.Tensor | None) -> tuple[StockTradingState, torch.Tensor, dict[str, torch.Tensor]]:
         state, obs = reset(self.params, self.market, self.generator, self.num_envs, keys=keys)

@@ -97,13 +97,13 @@ def _run_episode(
 
 def run_agent(agent: object, market: MarketData, cfg: EnvConfig, name: str = "agent", seed: int = 0) -> EquityCurve:
     """Run ``agent`` deterministically over the whole of ``market`` (one split) in one environment."""
-    env = make_env(cfg, market, seed=seed, evaluation=True)
+    with make_env(cfg, market, seed=seed, evaluation=True) as env:
 
-    def act(t: int, obs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.as_tensor(agent.predict(obs, deterministic=True), device=env.device)  # type: ignore[attr-defined]
+        def act(t: int, obs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.as_tensor(agent.predict(obs, deterministic=True), device=env.device)  # type: ignore[attr-defined]
 
-    return _run_episode(env, market, name, act, seed)
+        return _run_episode(env, market, name, act, seed)
 
 
 def run_agent_schedule(
@@ -153,7 +153,8 @@ def run_agent_schedule(
 def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
     """The single environment a baseline trades through: the run's market rules in ``target_weights`` mode.
 
-    It starts on the bar the agent's evaluation episode starts on, so both curves cover the same dates.
+    It starts on the bar the agent's evaluation episode starts on, so both curves cover the same dates, and it reads a
+    NaN weight as "no order" (``nan_actions="hold"``): a strategy's NaN rows hold the portfolio.
 
     * ``stock_trading`` configs: every rule of the agent's environment (fees, minimum fee, slippage, lot size,
       fractional shares, short selling, T+1, execution, ruin), except the turbulence liquidation, which is the
@@ -177,18 +178,21 @@ def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
             random_start=False,
             ruin_fraction=params.ruin_fraction,
             dtype=params.dtype,
+            nan_actions="hold",
         )
     else:
         start = market.warmup
-        rules = replace(params, action_mode="target_weights", turbulence_threshold=None)
+        rules = replace(params, action_mode="target_weights", turbulence_threshold=None, nan_actions="hold")
     return StockTradingVecEnv(replace(market, warmup=start), rules, num_envs=1, device=cfg.device, step_mode=cfg.step_mode)
 
 
 def _trade(env: StockTradingVecEnv, weights: np.ndarray, market: MarketData, name: str) -> EquityCurve:
+    """Trade ``weights`` through ``env`` (closed afterwards)."""
     if weights.shape != (market.num_dates, market.num_tickers):
         raise DataError(f"{name}: target weights have shape {weights.shape}, expected {(market.num_dates, market.num_tickers)}")
     rows = torch.as_tensor(weights, dtype=env.params.dtype).to(env.device)
-    return _run_episode(env, market, name, lambda t, obs: rows[t : t + 1])
+    with env:
+        return _run_episode(env, market, name, lambda t, obs: rows[t : t + 1])
 
 
 def run_target_weights(weights: np.ndarray, market: MarketData, cfg: EnvConfig, name: str) -> EquityCurve:

@@ -106,6 +106,7 @@ def test_fused_equals_torch_core(
     market, params, actions = scenario
     if params.action_mode == "target_weights":
         actions = np.where(actions < -1.0, np.nan, np.abs(actions))  # NaN: keep the ticker's shares
+        params = replace(params, nan_actions="hold")
     seeds = [1, 2, 3]
     runs = {
         mode: trajectory(
@@ -198,7 +199,7 @@ def test_config_step_mode_reaches_the_environment(small_market: MarketData) -> N
 
 
 def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData) -> None:
-    params = StockTradingParams(episode_length=6)
+    params = StockTradingParams(episode_length=6, nan_actions="hold")
     actions = np.random.default_rng(3).uniform(0, 1, size=(12, 4, small_market.num_tickers))
     actions[actions > 0.7] = np.nan
     zeroed = np.nan_to_num(actions, nan=0.0)
@@ -214,7 +215,9 @@ def test_nan_actions_count_as_zero_in_both_cores(small_market: MarketData) -> No
 @pytest.mark.parametrize("fractional", [False, True])
 def test_nan_target_weights_keep_the_holdings_in_both_cores(small_market: MarketData, fractional: bool) -> None:
     """A NaN target weight is no order: the ticker keeps its shares (a NaN row holds the whole portfolio)."""
-    params = StockTradingParams(action_mode="target_weights", episode_length=6, fractional=fractional, min_cost=5.0)
+    params = StockTradingParams(
+        action_mode="target_weights", episode_length=6, fractional=fractional, min_cost=5.0, nan_actions="hold"
+    )
     actions = np.random.default_rng(3).uniform(0, 0.3, size=(12, 4, small_market.num_tickers))
     actions[np.random.default_rng(4).uniform(size=actions.shape) > 0.6] = np.nan
     actions[2] = np.nan  # whole rows: hold

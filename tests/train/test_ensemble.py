@@ -461,11 +461,11 @@ def test_backtest_on_the_span_reproduces_the_chained_curve(sequential_run: Path)
 
 
 def test_backtest_elsewhere_trades_the_last_policy(sequential_run: Path, tiny_market: MarketData) -> None:
-    from finrl_lite.train.pipeline import backtest_run
+    from finrl_lite.train.runs import backtest
 
     cfg = load_config(sequential_run / "config.yaml")
     _, windows = _windows(sequential_run)
-    result = backtest_run(sequential_run, "train")  # the library entry point of `finrl-lite backtest`
+    result = backtest(sequential_run, "train")  # the library entry point of `finrl-lite backtest`
     env_cfg = cfg.env.model_copy(update={"turbulence_threshold": windows[-1].turbulence_threshold})
     expected = run_agent(load_agent(sequential_run / "model"), tiny_market.slice("train"), env_cfg)
     curve = pd.read_csv(sequential_run / "backtest_train" / "equity_train.csv")["agent"].dropna()

@@ -8,7 +8,7 @@ from typing import Any
 from finrl_lite.agents.base import Agent
 from finrl_lite.errors import ConfigError
 
-__all__ = ["build_native_agent", "dataclass_config"]
+__all__ = ["build_native_agent", "check_native_params", "dataclass_config"]
 
 
 def dataclass_config(cls: type, label: str, params: dict[str, Any], seed: int, exclude: set[str]) -> Any:
@@ -29,15 +29,30 @@ def dataclass_config(cls: type, label: str, params: dict[str, Any], seed: int, e
     return cls(**values, seed=seed)
 
 
-def build_native_agent(algo: str, env: Any, params: dict[str, Any], seed: int = 0) -> Agent:
-    """Native PPO (``algo="ppo"``) or Double DQN (``algo="ddqn"``) on the torch vector environment ``env``."""
+def _config(algo: str, params: dict[str, Any], seed: int) -> Any:
     if algo == "ddqn":
         from finrl_lite.agents.native.ddqn import DDQNConfig
+
+        return dataclass_config(DDQNConfig, "native DDQN", params, seed, exclude={"seed", "total_steps"})
+    if algo == "ppo":
+        from finrl_lite.agents.native.ppo import PPOConfig
+
+        return dataclass_config(PPOConfig, "native PPO", params, seed, exclude={"seed"})
+    raise ConfigError(f"agent.algo '{algo}' is not a native algorithm; choose one of ppo, ddqn")
+
+
+def check_native_params(algo: str, params: dict[str, Any]) -> None:
+    """Refuse ``agent.params`` that native PPO or DDQN does not take (the ``check`` of the native backend entry)."""
+    _config(algo, params, seed=0)
+
+
+def build_native_agent(algo: str, env: Any, params: dict[str, Any], seed: int = 0) -> Agent:
+    """Native PPO (``algo="ppo"``) or Double DQN (``algo="ddqn"``) on the torch vector environment ``env``."""
+    config = _config(algo, params, seed)
+    if algo == "ddqn":
         from finrl_lite.agents.native.trading_ddqn import NativeDDQNAgent
 
-        return NativeDDQNAgent(env, dataclass_config(DDQNConfig, "native DDQN", params, seed, exclude={"seed", "total_steps"}))
-    if algo == "ppo":
-        from finrl_lite.agents.native.ppo import NativePPO, PPOConfig
+        return NativeDDQNAgent(env, config)
+    from finrl_lite.agents.native.ppo import NativePPO
 
-        return NativePPO(env, dataclass_config(PPOConfig, "native PPO", params, seed, exclude={"seed"}))
-    raise ConfigError(f"agent.algo '{algo}' is not a native algorithm; choose one of ppo, ddqn")
+    return NativePPO(env, config)

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
 from finrl_lite.envs.base import TorchVecEnv
 from finrl_lite.errors import ConfigError
@@ -294,6 +295,10 @@ class DoubleDQN:
 
         Returns:
             One summary dict per round (the host reads the round's numbers once per round).
+
+        Raises:
+            TrainingError: after the first round whose loss or Q-network weights are not finite (checked in that one
+                host read, before the callback).
         """
         cfg = self.cfg
         if env.num_actions != self.num_actions or env.observation_size != self.obs_size:
@@ -328,7 +333,9 @@ class DoubleDQN:
             if self.num_steps >= cfg.learning_starts and self.buffer.size >= cfg.batch_size:
                 for _ in range(cfg.gradient_steps):
                     loss = self.update(self.buffer.sample(cfg.batch_size, self.generator))
-            reward_total, loss_value = torch.stack([reward_sum, loss.to(reward_sum.dtype)]).tolist()  # the host read
+            finite = all_finite(self.q).to(reward_sum.dtype)
+            reward_total, loss_value, weights_finite = torch.stack([reward_sum, loss.to(reward_sum.dtype), finite]).tolist()
+            check_diverged("native DDQN", self.num_transitions, {"loss": loss_value}, weights_finite == 1.0)  # the host read
             summary = {
                 "step": float(self.num_steps),
                 "epsilon": self.epsilon(),

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
 from finrl_lite.io import atomic_path
 
@@ -247,6 +248,11 @@ class NativePPO:
 
         The environment is reset on the first call only; later calls (and a model loaded with its training
         state) continue from the current observation.
+
+        Raises:
+            TrainingError: after the first iteration whose losses or network weights (or observation normalisation) are
+                not finite; checked in the iteration's one host read, before the callback (so no checkpoint of a
+                diverged model is written).
         """
         cfg, env, dev = self.config, self.env, self.device
         b, steps = env.num_envs, cfg.num_steps
@@ -298,7 +304,10 @@ class NativePPO:
             self.num_timesteps += batch
             self._obs = obs
 
-            numbers = torch.cat([stats, _latest_finite(finished.flatten(), _RECENT)]).tolist()  # the host read
+            finite = all_finite(self.policy).to(stats.dtype).unsqueeze(0)  # weights and normalisation, on the device
+            numbers = torch.cat([stats, finite, _latest_finite(finished.flatten(), _RECENT)]).tolist()  # the host read
+            weights_finite = numbers.pop(len(_STATS)) == 1.0
+            check_diverged("native PPO", self.num_timesteps, dict(zip(_STATS[:4], numbers[:4], strict=True)), weights_finite)
             ended = [x for x in reversed(numbers[len(_STATS) :]) if not math.isnan(x)]
             self.recent_returns = (self.recent_returns + ended)[-_RECENT:]
             extra = dict(zip(_STATS, numbers[: len(_STATS)], strict=True)) | {"learning_rate": lr, "epochs": float(epochs)}

@@ -33,6 +33,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.sb3.double_dqn import DoubleDQN
 from finrl_lite.envs.adapters import SB3VecEnv
 from finrl_lite.envs.discrete_actions import DiscreteTradeActions, discrete_to_box
@@ -107,6 +108,38 @@ class _ProgressAdapter(BaseCallback):
         self._stop = self.user_callback(progress) is False
 
 
+class _DivergenceCheck(BaseCallback):
+    """Stops training with a :class:`~finrl_lite.errors.TrainingError` after the first update whose losses or policy
+    weights are not finite.
+
+    SB3 updates after ``on_rollout_end``; the check runs when the next rollout starts and when training ends (one pass
+    over the weights per update, on SB3's own host schedule), before :class:`_ProgressAdapter` reports, so no
+    checkpoint of a diverged model is written.
+    """
+
+    def __init__(self, algo: str) -> None:
+        super().__init__()
+        self.algo = algo
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        self._check()
+
+    def _on_training_end(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        losses = {
+            key: float(value)
+            for key, value in self.model.logger.name_to_value.items()
+            if key.startswith("train/") and "loss" in key and isinstance(value, int | float | np.floating)
+        }
+        finite = bool(all_finite(self.model.policy))
+        check_diverged(f"SB3 {self.algo.upper()}", self.num_timesteps, losses, finite)
+
+
 class SB3Agent:
     """An SB3 algorithm on a finrl_lite torch vector environment.
 
@@ -155,9 +188,15 @@ class SB3Agent:
         return int(self.model.num_timesteps)
 
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> SB3Agent:
-        """Learn from ``total_timesteps`` more environment steps (SB3's ``reset_num_timesteps=False``)."""
-        sb3_callback = _ProgressAdapter(callback, total_timesteps) if callback is not None else None
-        self.model.learn(total_timesteps, callback=sb3_callback, reset_num_timesteps=False)
+        """Learn from ``total_timesteps`` more environment steps (SB3's ``reset_num_timesteps=False``).
+
+        Raises:
+            TrainingError: after the first update whose losses or policy weights are not finite.
+        """
+        callbacks: list[BaseCallback] = [_DivergenceCheck(self.algo)]
+        if callback is not None:
+            callbacks.append(_ProgressAdapter(callback, total_timesteps))
+        self.model.learn(total_timesteps, callback=callbacks, reset_num_timesteps=False)
         return self
 
     def predict(self, obs: Any, deterministic: bool = True) -> Any:

@@ -33,7 +33,9 @@ class DataSource:
         source: the source class (import path or class), called with its options.
         section: the ``data`` section whose fields are its options (``synthetic``, ``yahoofinance``,
             ``alpaca``); None: it takes none.
-        takes_path: ``data.path`` is its input file: required, passed as ``path=``.
+        takes_path: ``data.path`` is its input file: required, passed as ``path=``, with ``date_format=`` and
+            ``timezone=`` (``data.date_format``, ``data.timezone``) and ``calendar=`` (``cleaning.calendar``, when set),
+            which say how to read its timestamps.
         description: one line for messages and docs.
     """
 
@@ -83,11 +85,12 @@ SOURCES: Registry[DataSource] = Registry(
 
 
 def source_options(config: Any) -> dict[str, Any]:
-    """The options a ``data`` config section gives its source: its own section's fields, and ``path``."""
+    """The options a ``data`` config section gives its source: its own section's fields; for a file, ``path``,
+    ``date_format`` and ``timezone``."""
     entry = SOURCES.get(config.source)
     options: dict[str, Any] = getattr(config, entry.section).model_dump() if entry.section is not None else {}
     if entry.takes_path:
-        options["path"] = config.path
+        options.update(path=config.path, date_format=config.date_format, timezone=config.timezone)
     return options
 
 

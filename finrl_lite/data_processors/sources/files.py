@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from finrl_lite.data_processors.calendars import calendar_timezone
+from finrl_lite.data_processors.intervals import is_intraday
 from finrl_lite.data_processors.sources.base import check_request, finalize_frame
 from finrl_lite.errors import DataError
 
@@ -19,13 +21,27 @@ logger = logging.getLogger(__name__)
 
 
 class _FileSource:
+    """A local file of bars.
+
+    Args:
+        path: the file.
+        calendar: the exchange calendar of the bars (XNYS by default); its timezone is that of naive intraday
+            timestamps unless ``timezone`` says otherwise.
+        date_format: ``ISO8601`` or one strftime format for every date (see :func:`parse_dates`).
+        timezone: IANA timezone of naive intraday timestamps; None: the calendar's.
+    """
+
     name = "file"
     default_calendar = "XNYS"
 
-    def __init__(self, path: str | Path, calendar: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, calendar: str | None = None, date_format: str = "ISO8601", timezone: str | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
         if calendar:
             self.default_calendar = calendar
+        self.date_format = date_format
+        self.timezone = timezone
 
     def _read(self) -> pd.DataFrame:
         raise NotImplementedError
@@ -39,7 +55,11 @@ class _FileSource:
         self._require_file()
         frame = self._read()
         logger.info("read %d rows from %s", len(frame), self.path)
-        return finalize_frame(frame, str(self.path), names, s, e)
+        intraday = is_intraday(interval)
+        timezone = self.timezone or (calendar_timezone(self.default_calendar) if intraday else None)
+        return finalize_frame(
+            frame, str(self.path), names, s, e, date_format=self.date_format, timezone=timezone, intraday=intraday
+        )
 
     def download_vix(self, start: object, end: object, interval: str = "1d") -> pd.Series | None:
         return None

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from finrl_lite.envs.base import BatchedEnv, same_step_autoreset
+from finrl_lite.envs.base import STEP_WORKING_SETS, BatchedEnv, same_step_autoreset
 from finrl_lite.envs.melo.calibration import DEFAULT_CALIBRATION, MeloCalibration
 from finrl_lite.envs.melo.config import MeloEnvConfig, MeloSimConfig
 from finrl_lite.envs.melo.simulator import (
@@ -160,6 +160,7 @@ class MeloVecEnv(BatchedEnv):
         extra = list(extra_holding_ms or [])
         self.num_extra = len(extra)
         self._static_h = torch.tensor([self.cfg.baseline_h_ms, *extra], dtype=self.dtype, device=self.device)
+        self.check_memory()
         # The first day is drawn here, as it always was: step works before reset, and a seed gives the same days.
         self.state: MeloEnvState = self._fresh_state()
 
@@ -199,6 +200,16 @@ class MeloVecEnv(BatchedEnv):
                 raise ConfigError(f"got {len(seed)} seeds for {self.num_envs} environments")
             seed = int(seed[0])
         return super().reset(seed)
+
+    def memory_estimate(self) -> int:
+        """Bytes a step holds (as :meth:`BatchedEnv.memory_estimate`), from the row's state and observation sizes (a
+        reset here would draw from the generator)."""
+        stats = self.cfg.history * NUM_STAT_FEATURES
+        per_row = (1 + stats + self.observation_size) * self.dtype.itemsize + 2 * 8  # h, history, obs; period, regime
+        return per_row * self.num_envs * STEP_WORKING_SETS
+
+    def _release(self) -> None:
+        self.tables = self.deltas = self._static_h = None  # type: ignore[assignment]
 
     def _reset_state(self, keys: Tensor | None) -> tuple[MeloEnvState, Tensor, dict[str, Tensor]]:
         state = self._fresh_state()

@@ -27,7 +27,6 @@ import contextlib
 import inspect
 import json
 import logging
-import math
 import pickle
 import random
 import time
@@ -44,7 +43,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
-from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_lengths
 from finrl_lite.agents.sb3.double_dqn import DoubleDQN
 from finrl_lite.envs.adapters import SB3VecEnv
 from finrl_lite.envs.discrete_actions import DiscreteTradeActions, discrete_to_box
@@ -183,26 +182,22 @@ class SB3Agent:
     def _plan(self, budget: int) -> list[tuple[int, int | None]]:
         """(steps, rollout length or None for the configured one) of each SB3 ``learn`` call of a budget."""
         model = self.model
-        if not isinstance(model, OnPolicyAlgorithm) or budget <= 0:
+        if not isinstance(model, OnPolicyAlgorithm):
             return [(budget, None)] if budget > 0 else []
         rollout = model.n_steps * model.n_envs
         whole = budget // rollout * rollout
-        rest = budget - whole
         plan: list[tuple[int, int | None]] = [(whole, None)] if whole else []
-        if rest:
-            n_steps = math.ceil(rest / model.n_envs)
+        if whole < budget:
+            lengths = rollout_lengths(budget, model.n_envs, model.n_steps)
             logger.info(
-                "%s: %d steps of the budget do not fill a rollout of n_steps %d x %d envs = %d; learning them in one "
-                "rollout of %d x %d",
+                "%s: the last %d steps of the budget are learned in one rollout of %d x %d envs (configured: n_steps %d)",
                 self.algo.upper(),
-                rest,
+                budget - whole,
+                lengths[-1],
+                model.n_envs,
                 model.n_steps,
-                model.n_envs,
-                rollout,
-                n_steps,
-                model.n_envs,
             )
-            plan.append((rest, n_steps))
+            plan.append((budget - whole, lengths[-1]))
         return plan
 
     @contextlib.contextmanager

@@ -22,6 +22,17 @@ def test_help_and_version() -> None:
     assert result.exit_code == 0 and __version__ in result.output
 
 
+def test_help_shows_counts_and_flags_without_values() -> None:
+    """-v is a count and --no-cache a flag: --help must not print a value type after them."""
+    top = runner.invoke(app, ["--help"], terminal_width=120).output
+    verbose = next(line for line in top.splitlines() if "--verbose" in line)
+    assert "-vv debug" in verbose and "<int>" not in verbose and "default: 0" not in top
+    for command in (["train"], ["backtest"], ["data", "prepare"]):
+        text = runner.invoke(app, [*command, "--help"], terminal_width=120).output
+        no_cache = next(line for line in text.splitlines() if "--no-cache" in line)
+        assert "<bool>" not in no_cache and "Neither read nor write" in no_cache, command
+
+
 def test_data_prepare_quickstart(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["data", "prepare", "--config", str(REPO / "configs/quickstart.yaml"), "--out", str(out)]

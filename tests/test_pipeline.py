@@ -175,3 +175,14 @@ def test_config_errors(tmp_path: Path) -> None:
         train_run(_cfg(tmp_path, "agent.params={lr: 0.1}"), tmp_path / "r3")
     result = runner.invoke(app, ["backtest", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+@pytest.mark.parametrize(("flags", "console_shows_info"), [([], False), (["-v"], True)])
+def test_info_lines_only_with_verbose(tmp_path: Path, flags: list[str], console_shows_info: bool) -> None:
+    """Warnings by default, INFO with -v: the INFO that train.log records stays off the console without -v."""
+    run = tmp_path / "run"
+    sets = [arg for s in [*TINY, f"data.cache.dir={tmp_path / 'cache'}", "train.eval_splits=[test]"] for arg in ("--set", s)]
+    result = runner.invoke(app, [*flags, "train", "--config", str(REPO / "configs/quickstart.yaml"), "--out", str(run), *sets])
+    assert result.exit_code == 0, result.output
+    assert "ppo step" in (run / "train.log").read_text()  # the native PPO's INFO line per update
+    assert ("ppo step" in result.output) is console_shows_info

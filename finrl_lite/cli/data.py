@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
 
 data_app = typer.Typer(help="Download, clean and featurise market data.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def data_prepare(
     config: ConfigOption = None,
     set_: SetOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("data_out"),
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Prepare the data a config describes and write it to OUT (market_data.parquet, summary.json)."""
     from finrl_lite.config import dump_config, load_config

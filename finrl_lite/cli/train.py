@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
 from finrl_lite.errors import ConfigError
 
 __all__ = ["train", "backtest"]
@@ -38,9 +38,9 @@ def _log_to_file(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
-    root = logging.getLogger("finrl_lite")
-    root.addHandler(handler)
-    root.setLevel(min(root.level or logging.INFO, logging.INFO))
+    package = logging.getLogger("finrl_lite")
+    package.addHandler(handler)
+    package.setLevel(min(package.getEffectiveLevel(), logging.INFO))  # the console handler keeps its own level
     return handler
 
 
@@ -52,7 +52,7 @@ def train(
         Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (overrides train.seeds).")
     ] = None,  # noqa: UP045
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.")] = None,  # noqa: UP045
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Prepare data, train on the train split, evaluate on validation and test, and write a run directory."""
     from finrl_lite.config import load_config
@@ -102,7 +102,7 @@ def train(
 def backtest(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `finrl-lite train`.")],
     split: Annotated[str, typer.Option("--split", help="Split to back-test on (test, trade, ...).")] = "test",
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Evaluate a trained run and every baseline on a split; print metrics, write backtest.json and PNGs."""
     from finrl_lite.train.pipeline import backtest_run

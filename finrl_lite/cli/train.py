@@ -8,29 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
+from finrl_lite.cli.metrics_table import metrics_table
 from finrl_lite.errors import ConfigError
 
 __all__ = ["train", "backtest"]
-
-_SHOWN = ("cumulative_return", "sharpe", "max_drawdown", "annual_volatility", "turnover", "costs_paid")
-
-
-def _metrics_table(title: str, split_metrics: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    table.add_column("strategy")
-    for m in _SHOWN:
-        table.add_column(m.replace("_", " "), justify="right")
-    for curve, metrics in split_metrics.items():
-        cells = []
-        for m in _SHOWN:
-            stat = metrics[m]
-            text = f"{stat['mean']:.4g}" if stat["n"] == 1 else f"{stat['mean']:.4g} [{stat['low']:.3g}, {stat['high']:.3g}]"
-            cells.append(text)
-        table.add_row(f"[bold]{curve}[/bold]" if curve == "agent" else curve, *cells)
-    return table
 
 
 def _log_to_file(path: Path) -> logging.Handler:
@@ -95,7 +78,7 @@ def train(
             logging.getLogger("finrl_lite").removeHandler(handler)
             handler.close()
     for split, split_metrics in metrics.items():
-        console.print(_metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
+        console.print(metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
     console.print(f"run directory: {run_dir}")
 
 
@@ -110,5 +93,5 @@ def backtest(
     with user_errors():
         with console.status(f"back-testing {run_dir} on {split}"):
             result = backtest_run(run_dir, split, use_cache=not no_cache)
-    console.print(_metrics_table(f"back-test on {split}", result[split]))
+    console.print(metrics_table(f"back-test on {split}", result[split]))
     console.print(f"wrote {run_dir / f'backtest_{split}'}")

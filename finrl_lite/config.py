@@ -250,6 +250,22 @@ class AppConfig(StrictModel):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
+    @model_validator(mode="after")
+    def _splits_exist(self) -> AppConfig:
+        """The splits ``train`` learns and evaluates on are among ``data.splits`` (when the config names any)."""
+        defined = self.data.splits
+        wanted = {"train.train_split": [self.train.train_split], "train.eval_splits": self.train.eval_splits}
+        for field, names in wanted.items():
+            missing = [name for name in names if name not in defined]
+            if defined and missing:
+                raise PydanticCustomError(
+                    "split_not_defined",
+                    "{field} names split(s) {missing} that data.splits does not define (it defines {defined}); "
+                    "add them to data.splits or change {field}",
+                    {"field": field, "missing": missing, "defined": sorted(defined)},
+                )
+        return self
+
 
 # ---------------------------------------------------------------------- loading
 
@@ -287,7 +303,7 @@ def _format_validation_error(origin: str, err: ValidationError, model: type[Base
         if e["type"] == "extra_forbidden":
             allowed = sorted(section.model_fields) if section is not None else []
             msg = f"unknown key; allowed keys here: {', '.join(allowed)}"
-        elif "input" in e and e["type"] not in ("missing",):
+        elif "input" in e and e["type"] not in ("missing",) and loc:  # not the whole file for a check across sections
             msg = f"{msg} (got {e['input']!r})"
         if loc and section is not None and issubclass(section, EnvConfigBase):
             msg += _env_kind_note(section, loc[-1])

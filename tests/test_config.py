@@ -79,3 +79,17 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     p = tmp_path / "resolved.yaml"
     p.write_text(dump_config(cfg))
     assert load_config(p) == cfg
+
+
+def test_evaluated_splits_must_be_defined(tmp_path: Path) -> None:
+    """A config whose data.splits lacks a split train evaluates on fails at load, naming the field (not after the data)."""
+    cfg = tmp_path / "no_validation.yaml"
+    cfg.write_text("data:\n  splits:\n    train: {start: 2015-01-02, end: 2017-12-31}\n    test: {start: 2018-01-01, end: 2018-12-31}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    message = str(info.value)
+    assert "no_validation.yaml" in message and "train.eval_splits names split(s) ['validation']" in message
+    assert "it defines ['test', 'train']" in message and "{'data'" not in message  # not the whole file echoed back
+    assert load_config(cfg, ["train.eval_splits=[test]"]).train.eval_splits == ["test"]
+    with pytest.raises(ConfigError, match=r"train.train_split names split\(s\) \['learn'\]"):
+        load_config(cfg, ["train.train_split=learn", "train.eval_splits=[test]"])

@@ -7,7 +7,7 @@ import re
 import pytest
 from rich.console import Console
 
-from finrl_lite.cli.metrics_table import SHOWN, WIDTH, format_metric, metrics_table
+from finrl_lite.cli.metrics_table import SHOWN, WIDTH, format_metric, metrics_legend, metrics_table
 
 NAMES = ["agent", "buy_and_hold", "equal_weight_index", "min_variance", "indicator_crossover", "index"]
 # Magnitudes from a quick-start run, made harder: large costs and turnover, negative and three-digit returns.
@@ -26,9 +26,10 @@ def _stat(value: float, n: int) -> dict[str, float]:
     return {"mean": value, "low": value - half, "high": value + half, "n": n}
 
 
-def _render(title: str, metrics: dict) -> str:
+def _render(title: str, metrics: dict, several_seeds: bool) -> str:
     console = Console(width=80, record=True, color_system=None)
     console.print(metrics_table(title, metrics))
+    console.print(metrics_legend(several_seeds))
     return console.export_text()
 
 
@@ -38,7 +39,7 @@ def test_fits_80_columns_and_cuts_nothing(seeds: int) -> None:
         name: {m: _stat(v * (k + 1) * (1.0 if m != "cumulative_return" else 17.3), seeds) for m, v in ONE_SEED.items()}
         for k, name in enumerate(NAMES)
     }
-    text = _render("validation (seeds 0, 1, 2)", metrics)
+    text = _render("validation (seeds 0, 1, 2)", metrics, seeds > 1)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "…" not in text

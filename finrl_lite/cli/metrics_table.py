@@ -1,8 +1,8 @@
 """The metrics table `train` and `backtest` print: one row per strategy, sized to fit an 80-column terminal.
 
 Every cell is at most 8 characters (percentages, 2-decimal ratios, money as 1.34k / 2.05M); headers are short
-and explained in a legend under the table. With several seeds a cell holds the mean and, below it, the half-width
-of its 95% confidence interval (``±``).
+and explained by :func:`metrics_legend`, printed once under the tables. With several seeds a cell holds the mean
+and, below it, the half-width of its 95% confidence interval (``±``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-__all__ = ["SHOWN", "WIDTH", "format_metric", "metrics_table"]
+__all__ = ["SHOWN", "WIDTH", "format_metric", "metrics_legend", "metrics_table"]
 
 
 WIDTH = 8
@@ -71,18 +71,20 @@ def _cell(metric: str, stat: Mapping[str, Any]) -> str:
     return text
 
 
+def metrics_legend(several_seeds: bool) -> str:
+    """What the short headers of :func:`metrics_table` mean (printed once under the tables)."""
+    legend = "; ".join(f"{header}: {text}" for header, _, text in SHOWN.values() if header != text)
+    return legend + ("; ± half-width of the 95% confidence interval over seeds" if several_seeds else "")
+
+
 def metrics_table(title: str, split_metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Table:
-    """A rich table of one split's metrics, one row per strategy (the agent in bold), with a legend caption.
+    """A rich table of one split's metrics, one row per strategy (the agent in bold); see :func:`metrics_legend`.
 
     Args:
         title: The table's title (split and seeds).
         split_metrics: Strategy -> metric -> ``{"mean", "low", "high", "n"}`` (``aggregate_metrics`` output).
     """
-    several = any(stat.get("n", 1) > 1 for metrics in split_metrics.values() for stat in metrics.values())
-    legend = "; ".join(f"{header}: {text}" for header, _, text in SHOWN.values() if header != text)
-    if several:
-        legend += "; ± half-width of the 95% confidence interval over seeds"
-    table = Table(title=title, caption=legend, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption_justify="left")
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("strategy", overflow="fold")
     for header, _, _ in SHOWN.values():
         table.add_column(header, justify="right", no_wrap=True)

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
-from finrl_lite.cli.metrics_table import metrics_table
+from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 from finrl_lite.errors import ConfigError
 
 __all__ = ["train", "backtest"]
@@ -79,6 +79,7 @@ def train(
             handler.close()
     for split, split_metrics in metrics.items():
         console.print(metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
+    console.print(metrics_legend(len(cfg.train.seeds) > 1), style="dim")
     console.print(f"run directory: {run_dir}")
 
 
@@ -94,4 +95,5 @@ def backtest(
         with console.status(f"back-testing {run_dir} on {split}"):
             result = backtest_run(run_dir, split, use_cache=not no_cache)
     console.print(metrics_table(f"back-test on {split}", result[split]))
+    console.print(metrics_legend(any(stat["n"] > 1 for row in result[split].values() for stat in row.values())), style="dim")
     console.print(f"wrote {run_dir / f'backtest_{split}'}")

@@ -84,7 +84,8 @@ def test_dump_round_trips(tmp_path: Path) -> None:
 def test_evaluated_splits_must_be_defined(tmp_path: Path) -> None:
     """A config whose data.splits lacks a split train evaluates on fails at load, naming the field (not after the data)."""
     cfg = tmp_path / "no_validation.yaml"
-    cfg.write_text("data:\n  splits:\n    train: {start: 2015-01-02, end: 2017-12-31}\n    test: {start: 2018-01-01, end: 2018-12-31}\n")
+    splits = "    train: {start: 2015-01-02, end: 2017-12-31}\n    test: {start: 2018-01-01, end: 2018-12-31}\n"
+    cfg.write_text("data:\n  splits:\n" + splits)
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
     message = str(info.value)

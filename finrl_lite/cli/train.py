@@ -64,6 +64,7 @@ def train(
             TimeElapsedColumn(),
         )
         try:
+            learned: dict[int, int] = {}
             with Progress(*columns, console=console, transient=False) as progress:
                 tasks: dict[int, Any] = {}
 
@@ -71,9 +72,13 @@ def train(
                     if seed not in tasks:
                         tasks[seed] = progress.add_task("train", total=p.total_steps, seed=seed, sps=0.0, ret="-")
                     ret = "-" if p.episode_return != p.episode_return else f"{p.episode_return:.4g}"
-                    progress.update(tasks[seed], completed=min(p.steps, p.total_steps), sps=p.steps_per_second, ret=ret)
+                    total = max(p.total_steps, p.steps)  # the bar shows the steps really learned, past the budget too
+                    progress.update(tasks[seed], completed=p.steps, total=total, sps=p.steps_per_second, ret=ret)
+                    learned[seed] = p.steps
 
                 metrics = train_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
+            for seed, steps in learned.items():
+                console.print(f"seed {seed}: learned from {steps:,} environment steps (budget {cfg.train.total_timesteps:,})")
         finally:
             logging.getLogger("finrl_lite").removeHandler(handler)
             handler.close()

@@ -155,7 +155,9 @@ def _train_seed(
         if remaining > 0:
             agent.learn(remaining, callback=on_iteration)
         save_agent(agent, cfg.agent, directory / "model")
-        _write_json(progress_path, {"steps": cfg.train.total_timesteps, "done": True})
+        learned = _agent_steps(agent) or total  # the budget rounded up to whole batched steps (or iterations)
+        logger.info("seed %d: learned from %d environment steps (budget %d)", seed, learned, total)
+        _write_json(progress_path, {"steps": learned, "done": True})
     metrics = {}
     for split in cfg.train.eval_splits:
         part = _split(market, split)

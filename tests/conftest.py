@@ -30,6 +30,7 @@ os.environ.update(
     RAY_USAGE_STATS_ENABLED="0",
 )
 os.environ.pop("RAY_ADDRESS", None)
+(SANDBOX / "home").mkdir()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -345,8 +345,13 @@ STOCK_TRADING = [
     ),
     new_markdown_cell(
         "### An honest reading\n\n"
-        "When we ran this notebook with the default budget (100,000 steps, seed 0), READING_02 The cell above prints "
-        "your numbers; they change with the budget, the seed and the code version.\n\n"
+        "When we ran this notebook with the default budget (100,000 steps, seed 0; the cells above print your "
+        "numbers, which change with the budget, the seed and the code version), the agent learned something on the "
+        "training years: its episodes ended about 5% up on average, where random actions end within a few percent "
+        "of the start. On the test split, a falling market for every strategy, it lost 10% against buy and hold's "
+        "15%, with less volatility (15% against 25%) and a smaller drawdown (17% against 28%). But its Sharpe ratio "
+        "(-0.41) was below buy and hold's (-0.31): it lost less mainly because it held less stock, not because it "
+        "chose better stocks. On risk-adjusted terms it did not beat the simplest baseline.\n\n"
         "One seed on one split is an anecdote. To tell skill from luck, train several seeds and compare the spread of "
         "the agent's results with the baselines' (the `train` command does this with `train.seeds` and prints 95% "
         "intervals), and compare with the random-action spread of section 2."
@@ -367,10 +372,11 @@ STOCK_TRADING = [
 
 
 def notebook(cells: list) -> nbformat.NotebookNode:
-    """A notebook of ``cells`` with the python3 kernel and no outputs."""
-    return new_notebook(
-        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    )
+    """A notebook of ``cells`` with the python3 kernel, no outputs and stable cell ids (a rebuild changes nothing)."""
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    for number, cell in enumerate(nb.cells):
+        cell.id = f"cell-{number:02d}"
+    return nb
 
 
 NOTEBOOKS = {"01_quickstart.ipynb": QUICKSTART, "02_stock_trading.ipynb": STOCK_TRADING}

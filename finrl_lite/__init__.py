@@ -1,6 +1,9 @@
 """finrl_lite: reinforcement-learning trading research, from market data to paper trading.
 
-Heavy optional dependencies (ray, alpaca-py, cupy, yfinance) are imported only where they are used.
+Importing the package is light (no numpy, torch, pandas, gymnasium or SB3): the names below load their modules on
+first use, and the gymnasium ids (``finrl_lite/StockTrading-v0``...) are registered as soon as gymnasium is imported
+too (:mod:`finrl_lite.gym_envs`). Heavy optional dependencies (ray, alpaca-py, cupy, yfinance) are imported only where
+they are used.
 """
 
 from __future__ import annotations
@@ -8,11 +11,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from finrl_lite.gym_envs import register_when_gymnasium_is_imported
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "DataProcessor", "MarketData", "Splits", "load_config"]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+register_when_gymnasium_is_imported()
 
 _LAZY = {
     "DataProcessor": "finrl_lite.data_processors",

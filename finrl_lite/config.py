@@ -498,8 +498,8 @@ def _format_validation_error(origin: str, err: ValidationError, model: type[Base
         if e["type"] == "extra_forbidden":
             allowed = sorted(section.model_fields) if section is not None else []
             msg = f"unknown key; allowed keys here: {', '.join(allowed)}"
-        elif "input" in e and e["type"] not in ("missing",) and not any(_is_secret(k) for k in loc):
-            msg = f"{msg} (got {_redacted(e['input'])!r})"
+        elif "input" in e and e["type"] not in ("missing",) and loc and not any(_is_secret(k) for k in loc):
+            msg = f"{msg} (got {_redacted(e['input'])!r})"  # not the whole file for a check across sections
         if loc and section is not None and issubclass(section, EnvConfigBase):
             msg += _env_kind_note(section, loc[-1])
         lines.append(f"  {path}: {msg}")

@@ -145,3 +145,17 @@ def test_date_format_timezone_and_extra_features_are_checked() -> None:
         load_config(None, ["data.extra_features=[close]"])
     with pytest.raises(ConfigError, match=r"data\.cleaning\.max_price_jump"):
         load_config(None, ["data.cleaning.max_price_jump=0.5"])
+
+
+def test_evaluated_splits_must_be_defined(tmp_path: Path) -> None:
+    """A config whose data.splits lacks a split that training evaluates on loads (other commands, such as `data
+    prepare` or `ensemble`, do not use train.eval_splits), and a training run refuses it before it touches the data."""
+    from finrl_lite.train.pipeline import check_run
+
+    cfg = tmp_path / "no_validation.yaml"
+    splits = "    train: {start: 2015-01-02, end: 2017-12-31}\n    test: {start: 2018-01-01, end: 2018-12-31}\n"
+    cfg.write_text("data:\n  splits:\n" + splits)
+    with pytest.raises(ConfigError, match=r"data.splits has no split 'validation'.*splits: \['test', 'train'\]"):
+        check_run(load_config(cfg))
+    with pytest.raises(ConfigError, match=r"no split 'learn'"):
+        check_run(load_config(cfg, ["train.train_split=learn", "train.eval_splits=[test]"]))

@@ -174,9 +174,21 @@ def test_sb3_backend_through_the_pipeline(tmp_path: Path) -> None:
 def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not available on backend 'native'"):
         train_run(_cfg(tmp_path, "agent.algo=sac"), tmp_path / "r")
-    with pytest.raises(ConfigError, match="no split 'holdout'"):
+    with pytest.raises(ConfigError, match=r"data.splits has no split 'holdout'"):  # before the data and the run directory
         train_run(_cfg(tmp_path, "train.eval_splits=[holdout]"), tmp_path / "r2")
+    assert not (tmp_path / "r2").exists()
     with pytest.raises(ConfigError, match=r"\['lr'\] are not native PPO hyper-parameters"):
         train_run(_cfg(tmp_path, "agent.params={lr: 0.1}"), tmp_path / "r3")
     result = runner.invoke(app, ["backtest", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+@pytest.mark.parametrize(("flags", "console_shows_info"), [([], False), (["-v"], True)])
+def test_info_lines_only_with_verbose(tmp_path: Path, flags: list[str], console_shows_info: bool) -> None:
+    """Warnings by default, INFO with -v: the INFO that train.log records stays off the console without -v."""
+    run = tmp_path / "run"
+    sets = [arg for s in [*TINY, f"data.cache.dir={tmp_path / 'cache'}", "train.eval_splits=[test]"] for arg in ("--set", s)]
+    result = runner.invoke(app, [*flags, "train", "--config", str(REPO / "configs/quickstart.yaml"), "--out", str(run), *sets])
+    assert result.exit_code == 0, result.output
+    assert "ppo step" in (run / "train.log").read_text()  # the native PPO's INFO line per update
+    assert ("ppo step" in result.output) is console_shows_info

@@ -26,6 +26,7 @@ import yfinance  # noqa: F401  (imported here: on import it installs a warnings 
 from finrl_lite.errors import DataError
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
+REPO = Path(__file__).resolve().parents[1]
 DAYS = pd.to_datetime(
     [
         "2024-02-01", "2024-02-02", "2024-02-05", "2024-02-06", "2024-02-07",
@@ -249,11 +250,10 @@ def test_yahoo_vix(yahoo: YahooServer) -> None:
     assert vix.loc["2024-02-13"] == pytest.approx(15.85)
 
 
-@pytest.mark.parametrize("mode", ["offline", "empty"])
-def test_yahoo_offline_retries_then_clear_error(yahoo: YahooServer, download_spy: list[dict[str, Any]], mode: str) -> None:
+def test_yahoo_empty_answers_are_retried_then_a_clear_error(yahoo: YahooServer, download_spy: list[dict[str, Any]]) -> None:
     from finrl_lite.data_processors.sources.yahoofinance import YahooFinanceSource
 
-    yahoo.mode = mode
+    yahoo.mode = "empty"  # HTTP 200 with an empty body, as behind a captive portal
     sleeps: list[float] = []
     src = YahooFinanceSource(retries=2, backoff_seconds=0.5, sleep=sleeps.append)
     with pytest.raises(DataError) as info:
@@ -265,8 +265,20 @@ def test_yahoo_offline_retries_then_clear_error(yahoo: YahooServer, download_spy
     assert sleeps == [0.5, 1.0]  # exponential backoff, injected sleep
     assert len(download_spy) == 3  # first attempt + 2 retries, each one batch call
     assert len(yahoo.chart_calls()) >= 6  # the stubbed boundary really was hit, for both tickers, each time
-    if mode == "offline":
-        assert "Could not resolve host" in message
+
+
+def test_yahoo_unresolvable_host_is_not_retried(yahoo: YahooServer, download_spy: list[dict[str, Any]]) -> None:
+    from finrl_lite.data_processors.sources.yahoofinance import YahooFinanceSource
+
+    yahoo.mode = "offline"  # every request fails: curl (6) Could not resolve host
+    sleeps: list[float] = []
+    with pytest.raises(DataError) as info:
+        YahooFinanceSource(retries=3, sleep=sleeps.append).download(["AAPL", "MSFT"], "2024-02-01", "2024-02-14", "1d")
+    message = str(info.value)
+    assert "cannot resolve Yahoo Finance's host name (offline, or no DNS), so nothing was retried" in message
+    assert "AAPL" in message and "MSFT" in message and "Could not resolve host" in message
+    assert sleeps == [] and len(download_spy) == 1  # one attempt, no backoff
+    assert yahoo.chart_calls()  # the stubbed boundary really was hit
 
 
 def test_yahoo_retries_only_the_ticker_that_failed(yahoo: YahooServer, download_spy: list[dict[str, Any]]) -> None:
@@ -610,6 +622,28 @@ def test_cli_data_prepare_yahoofinance_offline(yahoo: YahooServer, tmp_path: Pat
     assert result.exit_code == 2
     assert "yfinance returned no data" in result.output and "offline" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-vv"]])
+def test_cli_offline_yahoo_says_one_thing(
+    yahoo: YahooServer, download_spy: list[dict[str, Any]], tmp_path: Path, verbosity: list[str]
+) -> None:
+    """Offline with the Dow 30 config: one attempt and our one message; yfinance's own lines only with -vv."""
+    from typer.testing import CliRunner
+
+    from finrl_lite.cli import app
+
+    yahoo.mode = "offline"
+    args = [*verbosity, "data", "prepare", "-c", str(REPO / "configs" / "dow30_ppo.yaml"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*args, "--set", f"data.cache.dir={tmp_path / 'cache'}"])
+    assert result.exit_code == 2
+    assert "cannot resolve Yahoo Finance's host name" in result.output and "Traceback" not in result.output
+    assert len(download_spy) == 1 and len(download_spy[0]["tickers"]) == 29  # one batch for the Dow 30, no retry
+    yfinance_lines = [line for line in result.output.splitlines() if "Failed download" in line or "YFPricesMissing" in line]
+    if verbosity:
+        assert yfinance_lines  # yfinance's own log output, shown from -vv on
+    else:
+        assert not yfinance_lines and len(result.output.splitlines()) < 15, result.output
 
 
 def test_cli_data_prepare_alpaca(alpaca_server: AlpacaServer, alpaca_keys: tuple[str, str], tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Agent", "TrainProgress", "ProgressCallback"]
+__all__ = ["Agent", "TrainProgress", "ProgressCallback", "rollout_lengths"]
 
 
 @dataclass
@@ -31,6 +32,19 @@ class TrainProgress:
 
 ProgressCallback = Callable[[TrainProgress], "bool | None"]
 """Called after each iteration; returning ``False`` stops training early."""
+
+
+def rollout_lengths(budget: int, num_envs: int, num_steps: int) -> list[int]:
+    """Rollout lengths (batched steps) that learn ``budget`` environment steps on ``num_envs`` environments.
+
+    Whole rollouts of ``num_steps`` while they fit, then one shorter rollout for the rest (all of a budget smaller
+    than one rollout), so the steps learned are the budget rounded up to whole batched steps: an on-policy learner
+    never runs a whole rollout past the budget it was asked for. ``rollout_lengths(4096, 128, 2048) == [32]``.
+    """
+    if budget <= 0:
+        return []
+    whole, rest = divmod(budget, num_envs * num_steps)
+    return [num_steps] * whole + ([math.ceil(rest / num_envs)] if rest else [])
 
 
 @runtime_checkable

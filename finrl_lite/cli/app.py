@@ -32,6 +32,13 @@ SetOption = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option("--set", help="Override a config value: section.key=value (YAML value); repeatable."),
 ]
+FLAG = ""
+"""The metavar of an on/off flag: typer would print ``<bool>`` as if the flag took a value."""
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", metavar=FLAG, help="Neither read nor write the data cache.")]
+
+NOISY_LIBRARIES = ("yfinance",)
+"""Loggers of libraries whose messages finrl_lite reports in its own words (yfinance logs an error with a traceback
+per ticker and attempt; the Yahoo source folds them into one message): shown from -vv on."""
 
 
 def _version(value: bool) -> None:
@@ -40,17 +47,58 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def configure_logging(verbose: int) -> None:
+    """Console logging: warnings by default, INFO with ``-v``, DEBUG with ``-vv``.
+
+    The level is set on the console handler too, so a logger set lower for a log file (``train.log`` takes INFO)
+    does not reach the console below the level asked for. Libraries in :data:`NOISY_LIBRARIES` reach it from -vv on.
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = RichHandler(console=err_console, show_path=False, level=level)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    for name in NOISY_LIBRARIES:
+        library = logging.getLogger(name)
+        library.propagate = verbose >= 2
+        if not any(isinstance(h, logging.NullHandler) for h in library.handlers):
+            library.addHandler(logging.NullHandler())  # else Python's last-resort handler would print its warnings
+
+
+@contextlib.contextmanager
+def log_file(path: Path) -> Iterator[None]:
+    """While the block runs, the ``finrl_lite`` log from INFO up also goes to ``path`` (the console keeps the level
+    ``-v`` chose: :func:`configure_logging` sets it on the console handler)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package = logging.getLogger("finrl_lite")
+    package.addHandler(handler)
+    package.setLevel(min(package.level or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        handler.close()
+
+
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, metavar=FLAG, help="Show the version and exit.")
     ] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            metavar=FLAG,
+            show_default=False,
+            help="More log output; repeat it: -v info, -vv debug (default: warnings only).",
+        ),
+    ] = 0,
 ) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)], force=True
-    )
+    configure_logging(verbose)
 
 
 @contextlib.contextmanager

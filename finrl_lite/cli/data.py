@@ -10,9 +10,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
 
 data_app = typer.Typer(help="Download, clean and featurise market data.", no_args_is_help=True)
+
+
+SHOWN_TICKERS = 30
+"""More tickers than this are listed as the first ones and a count (summary.json lists them all)."""
+
+
+def _tickers_text(tickers: list[str]) -> str:
+    """``3: AAPL, MSFT, VRTX``; a long universe shows its first :data:`SHOWN_TICKERS` and how many more."""
+    shown = ", ".join(tickers[:SHOWN_TICKERS])
+    more = len(tickers) - SHOWN_TICKERS
+    return f"{len(tickers)}: {shown}" + (f" and {more} more (all in summary.json)" if more > 0 else "")
 
 
 @data_app.command("prepare")
@@ -20,7 +31,7 @@ def data_prepare(
     config: ConfigOption = None,
     set_: SetOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("data_out"),
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Prepare the data a config describes and write it to OUT (market_data.parquet, summary.json)."""
     from finrl_lite.config import dump_config, load_config
@@ -37,6 +48,7 @@ def data_prepare(
         summary = {
             **market.summary(),
             "cleaning": prepared.report.to_dict(),
+            "ticker_symbols": [str(t) for t in market.tickers],
             "cache_hit": prepared.cache_hit,
             "fingerprint": market.fingerprint(),
         }
@@ -45,7 +57,7 @@ def data_prepare(
 
     table = Table(title=f"{cfg.data.source} data", show_header=False)
     s = market.summary()
-    table.add_row("tickers", f"{s['tickers']}")
+    table.add_row("tickers", _tickers_text([str(t) for t in market.tickers]))
     table.add_row("bars", f"{s['dates']}  ({s['start']} .. {s['end']}, {s['interval']})")
     table.add_row("fields", ", ".join(market.fields))
     table.add_row("market series", ", ".join(market.market_fields) or "-")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -11,8 +10,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
-from finrl_lite.cli.train import _metrics_table
+from finrl_lite.cli.app import ConfigOption, SetOption, console, log_file, user_errors
+from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 
 __all__ = ["ensemble"]
 
@@ -50,12 +49,6 @@ def ensemble(
         if cfg.ensemble is None:
             raise ConfigError(f"{config or '<defaults>'}: no 'ensemble' section (see configs/ensemble.yaml)")
         run_dir = out or Path("runs") / (config.stem if config else "ensemble")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(run_dir / "ensemble.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger("finrl_lite")
-        root.addHandler(handler)
-        root.setLevel(min(root.level or logging.INFO, logging.INFO))  # the file holds the INFO log; the console shows warnings
         columns = (
             TextColumn("[bold]members trained"),
             BarColumn(),
@@ -63,7 +56,7 @@ def ensemble(
             TextColumn("{task.fields[last]}"),
             TimeElapsedColumn(),
         )
-        try:
+        with log_file(run_dir / "ensemble.log"):
             with Progress(*columns, console=console, transient=False) as progress:
                 task: list[Any] = []
 
@@ -73,13 +66,11 @@ def ensemble(
                     progress.update(task[0], completed=done, last=label)
 
                 result = ensemble_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
-        finally:
-            root.removeHandler(handler)
-            handler.close()
     members = [c for c in result.picks.columns if c not in _PICK_COLUMNS]
     console.print(_picks_table(result.picks, members, cfg.ensemble.metric))
     split = cfg.ensemble.split
-    console.print(_metrics_table(f"{split}: out of sample, {len(result.windows)} windows chained", result.metrics[split]))
+    console.print(metrics_table(f"{split}: out of sample, {len(result.windows)} windows chained", result.metrics[split]))
+    console.print(metrics_legend(False), style="dim")
     console.print(f"run directory: {run_dir}")
 
 

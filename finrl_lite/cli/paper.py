@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -15,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from typer.core import TyperGroup
 
-from finrl_lite.cli.app import SetOption, console, err_console, user_errors
+from finrl_lite.cli.app import SetOption, console, err_console, log_file, user_errors
 
 __all__ = ["paper_app"]
 
@@ -36,22 +35,6 @@ paper_app = typer.Typer(
 )
 
 _LOG_NAME = "paper.log"
-
-
-def _log_to_file(path: Path) -> logging.Handler:
-    """INFO and above of finrl_lite into ``path``; the terminal keeps the level that ``-v`` chose."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    for terminal in root.handlers:
-        if terminal.level == logging.NOTSET:
-            terminal.setLevel(root.level)
-    package = logging.getLogger("finrl_lite")
-    package.addHandler(handler)
-    package.setLevel(min(package.level or logging.INFO, logging.INFO))
-    return handler
 
 
 def _money(x: float | None) -> str:
@@ -163,28 +146,28 @@ def run(
         cfg = load_paper_config(config if config is not None or not own.is_file() else own, overrides)
         trader = open_session(run_dir, cfg)
         log_dir = trader.journal.path.parent if trader.journal.path is not None else run_dir / "paper"
-        handler = _log_to_file(log_dir / _LOG_NAME)
         try:
-            report = trader.start()
-            console.print(
-                f"run {run_dir} (id {trader.run_.run_id}, seed {trader.run_.seed}) on broker [bold]{cfg.broker}[/bold], "
-                f"feed {trader.feed.origin}; journal {trader.journal.label}\n{report.summary()}",
-                highlight=False,
-            )
-            clock = getattr(trader.broker, "clock", None)
-            if callable(clock):  # the broker's market clock (Alpaca)
-                c = clock()
-                console.print(f"market {'open' if c.is_open else 'closed'}; next open {c.next_open}, next close {c.next_close}")
-            display = _Display(f"paper trading {run_dir} ({cfg.broker})", console.is_terminal if live is None else live)
-            try:
-                with display:
-                    summary = trader.run(on_bar=display.on_bar)
-            except KeyboardInterrupt:
-                err_console.print("stopped; run the same command again to resume from the journal")
-                raise typer.Exit(code=130) from None
+            with log_file(log_dir / _LOG_NAME):
+                report = trader.start()
+                console.print(
+                    f"run {run_dir} (id {trader.run_.run_id}, seed {trader.run_.seed}) on broker [bold]{cfg.broker}[/bold], "
+                    f"feed {trader.feed.origin}; journal {trader.journal.label}\n{report.summary()}",
+                    highlight=False,
+                )
+                clock = getattr(trader.broker, "clock", None)
+                if callable(clock):  # the broker's market clock (Alpaca)
+                    c = clock()
+                    console.print(
+                        f"market {'open' if c.is_open else 'closed'}; next open {c.next_open}, next close {c.next_close}"
+                    )
+                display = _Display(f"paper trading {run_dir} ({cfg.broker})", console.is_terminal if live is None else live)
+                try:
+                    with display:
+                        summary = trader.run(on_bar=display.on_bar)
+                except KeyboardInterrupt:
+                    err_console.print("stopped; run the same command again to resume from the journal")
+                    raise typer.Exit(code=130) from None
         finally:
-            logging.getLogger("finrl_lite").removeHandler(handler)
-            handler.close()
             trader.broker.close()
             trader.journal.close()
     console.print(

@@ -8,29 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
+from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 from finrl_lite.errors import ConfigError
 
 __all__ = ["train", "backtest"]
-
-_SHOWN = ("cumulative_return", "sharpe", "max_drawdown", "annual_volatility", "turnover", "costs_paid")
-
-
-def _metrics_table(title: str, split_metrics: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    table.add_column("strategy")
-    for m in _SHOWN:
-        table.add_column(m.replace("_", " "), justify="right")
-    for curve, metrics in split_metrics.items():
-        cells = []
-        for m in _SHOWN:
-            stat = metrics[m]
-            text = f"{stat['mean']:.4g}" if stat["n"] == 1 else f"{stat['mean']:.4g} [{stat['low']:.3g}, {stat['high']:.3g}]"
-            cells.append(text)
-        table.add_row(f"[bold]{curve}[/bold]" if curve == "agent" else curve, *cells)
-    return table
 
 
 def train(
@@ -41,7 +24,7 @@ def train(
         Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2 (overrides train.seeds).")
     ] = None,  # noqa: UP045
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.")] = None,  # noqa: UP045
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Prepare data, train on the train split, evaluate on validation and test, and write a run directory."""
     from finrl_lite.config import load_config
@@ -70,6 +53,7 @@ def train(
             TextColumn("return {task.fields[ret]}"),
             TimeElapsedColumn(),
         )
+        learned: dict[int, int] = {}
         with Progress(*columns, console=console, transient=False) as progress:
             tasks: dict[int, Any] = {}
 
@@ -77,18 +61,23 @@ def train(
                 if seed not in tasks:
                     tasks[seed] = progress.add_task("train", total=p.total_steps, seed=seed, sps=0.0, ret="-")
                 ret = "-" if p.episode_return != p.episode_return else f"{p.episode_return:.4g}"
-                progress.update(tasks[seed], completed=min(p.steps, p.total_steps), sps=p.steps_per_second, ret=ret)
+                total = max(p.total_steps, p.steps)  # the bar shows the steps really learned, past the budget too
+                progress.update(tasks[seed], completed=p.steps, total=total, sps=p.steps_per_second, ret=ret)
+                learned[seed] = p.steps
 
             metrics = train_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
+        for seed, steps in learned.items():
+            console.print(f"seed {seed}: learned from {steps:,} environment steps (budget {cfg.train.total_timesteps:,})")
     for split, split_metrics in metrics.items():
-        console.print(_metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
+        console.print(metrics_table(f"{split} (seeds {', '.join(map(str, cfg.train.seeds))})", split_metrics))
+    console.print(metrics_legend(len(cfg.train.seeds) > 1), style="dim")
     console.print(f"run directory: {run_dir}")
 
 
 def backtest(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `finrl-lite train`.")],
     split: Annotated[str, typer.Option("--split", help="Split to back-test on (test, trade, ...).")] = "test",
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
     allow_data_change: Annotated[
         bool,
         typer.Option(
@@ -102,5 +91,6 @@ def backtest(
     with user_errors():
         with console.status(f"back-testing {run_dir} on {split}"):
             result = backtest_run(run_dir, split, use_cache=not no_cache, allow_data_change=allow_data_change)
-    console.print(_metrics_table(f"back-test on {split}", result[split]))
+    console.print(metrics_table(f"back-test on {split}", result[split]))
+    console.print(metrics_legend(any(stat["n"] > 1 for row in result[split].values() for stat in row.values())), style="dim")
     console.print(f"wrote {run_dir / f'backtest_{split}'}")

@@ -1,6 +1,6 @@
 """Gymnasium registration of the finrl_lite environments and their factory functions.
 
-Importing :mod:`finrl_lite.envs` registers:
+``import finrl_lite`` registers (:mod:`finrl_lite.gym_envs`):
 
 - ``finrl_lite/StockTrading-v0``
 - ``finrl_lite/PortfolioAllocation-v0``
@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import gymnasium
-
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.adapters import GymEnv, GymVectorEnv
 from finrl_lite.envs.discrete_actions import DiscreteTradeActions
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.stock_trading import StockTradingVecEnv
 from finrl_lite.envs.synthetic import default_market
+from finrl_lite.gym_envs import PORTFOLIO_ID, STOCK_TRADING_ID, register_gym_envs
 
 __all__ = [
     "STOCK_TRADING_ID",
@@ -32,9 +31,6 @@ __all__ = [
     "make_stock_trading_vec_env",
     "register_envs",
 ]
-
-STOCK_TRADING_ID = "finrl_lite/StockTrading-v0"
-PORTFOLIO_ID = "finrl_lite/PortfolioAllocation-v0"
 
 
 def _stock_params(params: StockTradingParams | Mapping[str, Any] | None) -> StockTradingParams:
@@ -86,19 +82,5 @@ def make_stock_trading_vec_env(
 
 
 def register_envs() -> None:
-    """Register the environments with gymnasium (idempotent)."""
-    specs: list[tuple[str, str, str]] = [
-        (
-            STOCK_TRADING_ID,
-            "finrl_lite.envs.registration:make_stock_trading_env",
-            "finrl_lite.envs.registration:make_stock_trading_vec_env",
-        ),
-        (
-            PORTFOLIO_ID,
-            "finrl_lite.envs.portfolio:make_portfolio_env",
-            "finrl_lite.envs.portfolio:make_portfolio_vec_env",
-        ),
-    ]
-    for env_id, entry, vector_entry in specs:
-        if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry, vector_entry_point=vector_entry)
+    """Register the environments with gymnasium (idempotent; ``import finrl_lite`` has done it already)."""
+    register_gym_envs()

@@ -190,7 +190,9 @@ def _train_seed(
             if remaining > 0:
                 agent.learn(remaining, callback=on_iteration)
             save_agent(agent, cfg.agent, directory / "model")
-            _write_json(progress_path, {"steps": cfg.train.total_timesteps, "done": True})
+            learned = _agent_steps(agent) or total  # the budget rounded up to whole batched steps (or iterations)
+            logger.info("seed %d: learned from %d environment steps (budget %d)", seed, learned, total)
+            _write_json(progress_path, {"steps": learned, "done": True})
     except BaseException:
         with contextlib.suppress(FinrlLiteError):  # the error in flight says more than a late action check
             train_env.close()

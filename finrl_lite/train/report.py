@@ -26,14 +26,16 @@ def write_curves_csv(curves: Sequence[EquityCurve], path: str | Path) -> Path:
 
 
 def plot_curves(curves: Sequence[EquityCurve], path: str | Path, title: str) -> Path:
-    """Two panels: equity curves (normalised to 1 at the start) and drawdowns, the agent drawn on top."""
-    import matplotlib
+    """Two panels: equity curves (normalised to 1 at the start) and drawdowns, the agent drawn on top.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Drawn on a bare ``Figure`` (no pyplot): the process's matplotlib backend is left alone, so a notebook keeps
+    showing its own plots inline after a training run.
+    """
+    from matplotlib.figure import Figure
 
     frame = curves_frame(curves)
-    fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    fig = Figure(figsize=(10, 7))
+    ax_eq, ax_dd = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     for name in frame.columns:
         series = frame[name].dropna()
         norm = series / series.iloc[0]
@@ -51,5 +53,4 @@ def plot_curves(curves: Sequence[EquityCurve], path: str | Path, title: str) -> 
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     return Path(path)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from finrl_lite.agents.base import rollout_lengths
 from finrl_lite.agents.native.ppo import NativePPO, PPOConfig, RunningNorm, compute_gae, explained_variance
 
 
@@ -125,6 +126,40 @@ def test_interrupted_learn_resumes_exactly(tmp_path: Path) -> None:
     assert torch.equal(resumed.generator.get_state(), straight.generator.get_state())
     lean = torch.load(straight.save(tmp_path / "model.pt"), weights_only=True)
     assert "training_state" not in lean and lean["num_timesteps"] == 256
+
+
+def test_budget_asked_is_the_budget_learned() -> None:
+    """A budget smaller than one rollout is one shorter rollout; a larger one ends with a shorter rollout."""
+    assert rollout_lengths(4096, 128, 2048) == [32]  # SB3 PPO's default rollout on the quick start's 128 envs
+    assert rollout_lengths(512, 256, 32) == [2]
+    assert rollout_lengths(100, 8, 8) == [8, 5] and rollout_lengths(128, 8, 8) == [8, 8] and rollout_lengths(0, 8, 8) == []
+    seen: list[tuple[int, int]] = []
+    agent = NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=0, learning_rate=1e-3))
+    agent.learn(100, callback=lambda p: seen.append((p.steps, p.total_steps)))
+    assert seen == [(64, 104), (104, 104)] and agent.num_timesteps == 104  # 100 rounded up to whole batched steps
+    short = NativePPO(_TargetEnv(), PPOConfig(num_steps=64, seed=0)).learn(16)
+    assert short.num_timesteps == 16  # not a whole rollout of 64 x 8 steps
+
+
+def test_interrupted_learn_with_a_shorter_last_rollout_resumes_exactly(tmp_path: Path) -> None:
+    cfg = PPOConfig(num_steps=8, seed=2, learning_rate=1e-3)
+    straight = NativePPO(_TargetEnv(), cfg).learn(100)
+    env = _TargetEnv()
+    agent = NativePPO(env, cfg)
+
+    def interrupt(p) -> None:  # noqa: ANN001
+        agent.save(tmp_path / "checkpoint.pt", training_state=True)
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        agent.learn(100, callback=interrupt)
+    env_copy = _TargetEnv()
+    env_copy.t = env.t.clone()
+    resumed = NativePPO.load(tmp_path / "checkpoint.pt", env=env_copy)
+    resumed.learn(100 - resumed.num_timesteps)  # the rest of the budget: the same shorter last rollout
+    assert resumed.num_timesteps == straight.num_timesteps == 104
+    for a, b in zip(resumed.policy.state_dict().values(), straight.policy.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_explained_variance_by_hand() -> None:

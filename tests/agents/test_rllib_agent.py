@@ -86,8 +86,30 @@ def test_tiny_budget_and_save_load(algo: str, market: MarketData, tmp_path: Path
     assert resumed.num_timesteps == agent.num_timesteps
     resumed.learn(8)
     assert resumed.num_timesteps > agent.num_timesteps
+    logdirs = [Path(agent.algorithm.logdir), Path(resumed.algorithm.logdir)]  # RLlib's ~/ray_results/<run> folders
     agent.close()
     resumed.close()
+    assert not any(d.exists() for d in logdirs)  # removed (empty) when the agents close
+
+
+def test_iterations_are_fitted_to_the_budget(market: MarketData, caplog: pytest.LogCaptureFixture) -> None:
+    from finrl_lite.agents.rllib.agent import fit_to_budget
+
+    assert fit_to_budget("ppo", {}, 4096) == {"train_batch_size_per_learner": 2048, "minibatch_size": 128}  # 2 x 2048
+    assert fit_to_budget("ppo", {"train_batch_size": 32, "minibatch_size": 16}, 20) == {
+        "train_batch_size_per_learner": 20,
+        "minibatch_size": 16,
+    }
+    assert fit_to_budget("ppo", {"train_batch_size": 32}, 6400) == {"train_batch_size": 32}  # already whole iterations
+    with caplog.at_level("WARNING"):
+        assert fit_to_budget("dqn", {}, 512) == {"min_sample_timesteps_per_iteration": 512}
+    assert "makes no update" in caplog.text  # DQN's learning starts after 1000 sampled steps by default
+
+    agent = RLlibAgent("ppo", _env(market), SMALL["ppo"] | {"train_batch_size": 48}, seed=0)
+    seen: list[int] = []
+    agent.learn(64, callback=lambda p: seen.append(p.steps))
+    assert agent.params["train_batch_size_per_learner"] == 32 and seen == [32, 64]  # not 2 x 48 = 96 steps
+    agent.close()
 
 
 def test_unknown_hyperparameter_is_a_clear_error(market: MarketData) -> None:

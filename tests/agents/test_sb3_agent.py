@@ -98,3 +98,27 @@ def test_resume_keeps_the_timestep_count_and_schedule(market: MarketData, tmp_pa
         torch.testing.assert_close(resumed.model.policy.state_dict()[key], value, rtol=0, atol=0, msg=key)
     resumed.save(tmp_path / "m.zip")  # over the checkpoint: its training state goes with it
     assert not (tmp_path / "m.state.pkl").exists()  # only a checkpoint carries the training state
+
+
+def test_ppo_learns_the_budget_not_a_whole_default_rollout(
+    market: MarketData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SB3 PPO's default rollout is 2048 steps x num_envs; a smaller budget is learned as one shorter rollout."""
+    logdir = tmp_path / "sb3-default-logger"
+    monkeypatch.setenv("SB3_LOGDIR", str(logdir))  # where SB3's default logger would make its folder
+    agent = SB3Agent("ppo", _env(market, 4), {"batch_size": 16}, seed=0)
+    seen: list[tuple[int, int]] = []
+    agent.learn(50, callback=lambda p: seen.append((p.steps, p.total_steps)))
+    assert agent.num_timesteps == 52  # 50 rounded up to whole batched steps of 4 envs
+    assert seen == [(52, 50)]
+    assert agent.model.n_steps == 2048 and agent.model.rollout_buffer.buffer_size == 2048  # the configuration is kept
+    assert not logdir.exists()  # SB3's logger wrote no folder
+
+
+def test_on_policy_budget_is_whole_rollouts_then_one_shorter(market: MarketData) -> None:
+    agent = SB3Agent("a2c", _env(market, 2), {"n_steps": 8}, seed=0)  # rollouts of 8 x 2 = 16 steps
+    seen: list[int] = []
+    agent.learn(40, callback=lambda p: seen.append(p.steps))
+    assert seen == [16, 32, 40] and agent.num_timesteps == 40
+    agent.learn(16, callback=lambda p: seen.append(p.steps))  # later calls keep the configured rollout
+    assert seen[-1] == 56 and agent.model.n_steps == 8

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_lengths
 from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
 from finrl_lite.io import atomic_path
@@ -239,9 +239,11 @@ class NativePPO:
         return cfg.learning_rate * max(1.0 - self.num_timesteps / self.schedule_horizon, 0.0)
 
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> NativePPO:
-        """Train for ``total_timesteps`` more environment steps (rounded up to whole rollouts).
+        """Train for ``total_timesteps`` more environment steps (rounded up to whole batched steps).
 
-        The schedule spans this call's budget counted on from the global step, as SB3's
+        Rollouts are ``num_steps`` batched steps while they fit the budget; the rest of the budget (all of it when it
+        is smaller than one rollout) is one shorter rollout, so no more than ``num_envs - 1`` steps past the budget
+        are learned. The schedule spans this call's budget counted on from the global step, as SB3's
         ``reset_num_timesteps=False``: ``schedule_horizon = num_timesteps + rounded budget``, and the learning
         rate of an iteration is ``learning_rate * (1 - num_timesteps / schedule_horizon)``. Learning the rest of
         an interrupted budget from a checkpoint therefore continues the very same schedule.
@@ -256,10 +258,8 @@ class NativePPO:
         """
         cfg, env, dev = self.config, self.env, self.device
         b, steps = env.num_envs, cfg.num_steps
-        batch = b * steps
-        minibatch = max(batch // cfg.num_minibatches, 1)
-        iterations = max(math.ceil(total_timesteps / batch), 1)
-        self.schedule_horizon = self.num_timesteps + iterations * batch
+        rollouts = rollout_lengths(int(total_timesteps), b, steps)
+        self.schedule_horizon = self.num_timesteps + sum(rollouts) * b
         obs_buf = torch.zeros((steps, b, env.observation_size), device=dev, dtype=torch.float32)
         act_buf = torch.zeros((steps, b, env.action_size), device=dev)
         logp_buf = torch.zeros((steps, b), device=dev)
@@ -273,10 +273,10 @@ class NativePPO:
             self._episode_returns = torch.zeros(b, device=dev)
         obs = self._obs
         start_time, start_steps = time.perf_counter(), self.num_timesteps
-        for _ in range(iterations):
+        for length in rollouts:
             lr = self.learning_rate()
             self.optimizer.param_groups[0]["lr"] = lr
-            for t in range(steps):
+            for t in range(length):
                 if cfg.norm_obs:
                     self.policy.norm.update(obs)
                 with torch.no_grad():
@@ -299,13 +299,15 @@ class NativePPO:
                 self._episode_returns = self._episode_returns * (1.0 - done)
             with torch.no_grad():
                 next_value = self.policy.value(self.policy.features(obs))
-            advantages, returns = compute_gae(rew_buf, val_buf, done_buf, next_value, cfg.gamma, cfg.gae_lambda)
-            stats, epochs = self._update(obs_buf, act_buf, logp_buf, advantages, returns, val_buf, minibatch)
-            self.num_timesteps += batch
+            n = length  # a shorter last rollout uses the first rows of the buffers
+            advantages, returns = compute_gae(rew_buf[:n], val_buf[:n], done_buf[:n], next_value, cfg.gamma, cfg.gae_lambda)
+            minibatch = max(n * b // cfg.num_minibatches, 1)
+            stats, epochs = self._update(obs_buf[:n], act_buf[:n], logp_buf[:n], advantages, returns, val_buf[:n], minibatch)
+            self.num_timesteps += length * b
             self._obs = obs
 
             finite = all_finite(self.policy).to(stats.dtype).unsqueeze(0)  # weights and normalisation, on the device
-            numbers = torch.cat([stats, finite, _latest_finite(finished.flatten(), _RECENT)]).tolist()  # the host read
+            numbers = torch.cat([stats, finite, _latest_finite(finished[:length].flatten(), _RECENT)]).tolist()  # the host read
             weights_finite = numbers.pop(len(_STATS)) == 1.0
             check_diverged("native PPO", self.num_timesteps, dict(zip(_STATS[:4], numbers[:4], strict=True)), weights_finite)
             ended = [x for x in reversed(numbers[len(_STATS) :]) if not math.isnan(x)]

@@ -10,6 +10,14 @@ DQN acts on ``Discrete(2N + 1)`` (hold, or buy / sell one ticker by ``hmax``; se
 :mod:`finrl_lite.envs.discrete_actions`) and :meth:`RLlibAgent.predict` maps its integers back to the
 Box action space, so every backend's predictions feed the same environment.
 
+Budget: one training iteration samples what the config asks (PPO: ``train_batch_size``, 4000 by default; DQN: at least
+``min_sample_timesteps_per_iteration``, 1000), and ``learn`` runs whole iterations. The first :meth:`RLlibAgent.learn`
+of a new agent sizes the iterations so that they add up to its budget (:func:`fit_to_budget`, logged at INFO): a smoke
+budget of 4096 steps is two PPO iterations of 2048, not two of 4000.
+
+The algorithm is built on first use (its first ``learn``, ``save`` or ``predict``). RLlib's ``Algorithm`` makes an
+(empty) log folder under ``~/ray_results``; the agent removes it again when closed or garbage-collected.
+
 A checkpoint is a directory: RLlib's own ``Algorithm.save_to_path`` layout (so
 ``Algorithm.from_checkpoint(path)`` works directly once :func:`register_rllib_env` has run), plus
 ``finrl_lite_agent.json`` naming the algorithm and its hyper-parameters. ``RLlibAgent.load(path)``
@@ -18,6 +26,7 @@ without an environment restores only the RLModule (no Ray cluster needed to pred
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -27,6 +36,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +50,7 @@ from finrl_lite.envs.discrete_actions import discrete_to_box
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.errors import ConfigError, require
 
-__all__ = ["RLLIB_ALGORITHMS", "RLLIB_ENV_NAME", "RLlibAgent", "check_hyperparameters", "register_rllib_env"]
+__all__ = ["RLLIB_ALGORITHMS", "RLLIB_ENV_NAME", "RLlibAgent", "check_hyperparameters", "fit_to_budget", "register_rllib_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +129,48 @@ def check_hyperparameters(algo: str, params: Mapping[str, Any]) -> None:
         )
 
 
+def _iteration_size(current: int, budget: int) -> int:
+    """The largest iteration size <= ``current`` whose whole iterations cover ``budget`` with the least overshoot."""
+    iterations = max(math.ceil(budget / current), 1)
+    return min(current, math.ceil(budget / iterations))
+
+
+def fit_to_budget(algo: str, params: Mapping[str, Any], budget: int) -> dict[str, Any]:
+    """``params`` whose training iterations add up to ``budget`` environment steps (to less than one step per iteration).
+
+    An iteration samples PPO's ``train_batch_size`` (4000 by default) or DQN's ``min_sample_timesteps_per_iteration``
+    (1000); ``learn`` runs whole iterations. When the budget is not a multiple, the size is lowered to split it into
+    equal iterations: a budget of 4096 steps is two PPO iterations of 2048 (not two of 4000), a budget smaller than one
+    iteration is one iteration of the budget. PPO's ``minibatch_size`` is kept <= the batch.
+    """
+    fitted = dict(params)
+    defaults = _config_class(algo)()
+    if algo == "ppo":
+        batch = fitted.get("train_batch_size_per_learner") or fitted.get("train_batch_size")
+        batch = int(batch or defaults.train_batch_size_per_learner)
+        size = _iteration_size(batch, budget)
+        if size != batch:
+            fitted.pop("train_batch_size", None)
+            fitted["train_batch_size_per_learner"] = size
+            fitted["minibatch_size"] = min(fitted.get("minibatch_size", defaults.minibatch_size), size)
+            logger.info("RLlib PPO: train batch %d -> %d: whole iterations add up to the budget of %d steps", batch, size, budget)
+    elif algo == "dqn":
+        per_iteration = int(fitted.get("min_sample_timesteps_per_iteration", defaults.min_sample_timesteps_per_iteration))
+        size = _iteration_size(per_iteration, budget)
+        if size != per_iteration:
+            fitted["min_sample_timesteps_per_iteration"] = size
+            logger.info("RLlib DQN: %d -> %d steps per iteration for a budget of %d steps", per_iteration, size, budget)
+        starts = fitted.get("num_steps_sampled_before_learning_starts", defaults.num_steps_sampled_before_learning_starts)
+        if starts >= budget:
+            logger.warning(
+                "RLlib DQN learns only after %d sampled steps (num_steps_sampled_before_learning_starts): "
+                "a budget of %d steps makes no update",
+                starts,
+                budget,
+            )
+    return fitted
+
+
 def register_rllib_env() -> str:
     """Register :func:`make_rllib_env` with ``ray.tune.registry`` (idempotent); returns its name."""
     _rllib()
@@ -131,9 +183,12 @@ def register_rllib_env() -> str:
 def _init_ray(num_cpus: int) -> None:
     import ray
 
-    if not ray.is_initialized():
-        # Ray 2.60 refuses local_mode=True: a real (tiny) local cluster, quiet.
-        ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):  # the cluster the user points at (a KubeRay head, ``ray start``)
+        ray.init(ignore_reinit_error=True, log_to_driver=False)
+    else:  # a new, tiny, quiet local cluster, never another process's cluster found on this machine
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
 
 
 def _env_config_from(env: Any, env_config: Mapping[str, Any] | None, seed: int, discrete: bool) -> dict[str, Any]:
@@ -176,6 +231,11 @@ def _build_algorithm(algo: str, params: Mapping[str, Any], seed: int, env_config
     if model_config is not None:
         config = config.rl_module(model_config=dict(model_config))
     return config.build_algo()
+
+
+def _remove_if_empty(path: str) -> None:
+    with contextlib.suppress(OSError):  # RLlib wrote into it: keep it
+        os.rmdir(path)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -235,13 +295,20 @@ class RLlibAgent:
         self.params = params
         self.seed = seed
         self.num_cpus = num_cpus
-        self.algorithm: Any = None
+        self._algorithm: Any = None
         self.env_config: dict[str, Any] | None = None
         self._module = module
         if module is None:
             self.env_config = _env_config_from(env, env_config, seed, algo in _DISCRETE)
             _init_ray(num_cpus)
-            self.algorithm = _build_algorithm(algo, params, seed, self.env_config)
+
+    @property
+    def algorithm(self) -> Any:
+        """The RLlib ``Algorithm``, built on first use; None for an agent loaded to predict only."""
+        if self._algorithm is None and self._module is None:
+            self._algorithm = _build_algorithm(self.algo, self.params, self.seed, self.env_config or {})
+            weakref.finalize(self, _remove_if_empty, self._algorithm.logdir)  # Trainable's ~/ray_results/<run>
+        return self._algorithm
 
     # -- training -------------------------------------------------------------------------------
 
@@ -253,17 +320,18 @@ class RLlibAgent:
     @property
     def num_timesteps(self) -> int:
         """Environment steps sampled over the algorithm's lifetime (restored with a checkpoint)."""
-        if self.algorithm is None:
+        if self._algorithm is None:
             return 0
         from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-        return int(self.algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+        return int(self._algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
 
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> RLlibAgent:
         """Call ``Algorithm.train()`` until ``total_timesteps`` more environment steps have been sampled.
 
         One iteration samples what the algorithm's config asks (PPO: ``train_batch_size``; DQN: at
-        least ``min_sample_timesteps_per_iteration``), so the budget can be overshot by one iteration.
+        least ``min_sample_timesteps_per_iteration``), so the budget can be overshot by one iteration; the first
+        call on a new agent first fits an iteration to the budget (:func:`fit_to_budget`).
         """
         from ray.rllib.utils.metrics import (
             ENV_RUNNER_RESULTS,
@@ -272,6 +340,8 @@ class RLlibAgent:
             NUM_ENV_STEPS_SAMPLED_LIFETIME,
         )
 
+        if self._algorithm is None and self._module is None:  # not built yet: size its iterations to the budget
+            self.params = fit_to_budget(self.algo, self.params, int(total_timesteps))
         algorithm = self._require_algorithm()
         start_steps = steps = self.num_timesteps
         target = start_steps + int(total_timesteps)
@@ -400,6 +470,7 @@ class RLlibAgent:
         return agent
 
     def close(self) -> None:
-        """Stop the algorithm (its EnvRunners and learners); the Ray cluster itself stays up."""
-        if self.algorithm is not None:
-            self.algorithm.stop()
+        """Stop the algorithm (its EnvRunners and learners) and remove its empty log folder; Ray itself stays up."""
+        if self._algorithm is not None:
+            self._algorithm.stop()
+            _remove_if_empty(self._algorithm.logdir)

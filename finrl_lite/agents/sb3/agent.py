@@ -12,16 +12,25 @@ there holds the weights that went with its step count), and ``save(path, trainin
 SB3's zip leaves out: the global random states SB3 samples from (python, numpy, torch), the action
 space's generator and, for off-policy algorithms, the replay buffer. Loaded with an environment restored to
 its snapshot, training then continues exactly.
+
+Budget: ``learn(n)`` learns from ``n`` environment steps, rounded up to whole batched steps (``num_envs``). PPO and
+A2C learn in whole rollouts of ``n_steps x num_envs``; the part of the budget that does not fill one (all of a budget
+smaller than a rollout) is learned in one shorter rollout, instead of a whole rollout past the budget.
+
+SB3's own logger writes nowhere (SB3's default makes an empty ``SB3-<time>`` folder in the temp directory per
+``learn``); give ``tensorboard_log`` in the params to keep its logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
 import pickle
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +40,10 @@ from gymnasium import spaces
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
-from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_lengths
 from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.sb3.double_dqn import DoubleDQN
 from finrl_lite.envs.adapters import SB3VecEnv
@@ -73,22 +84,19 @@ class _ProgressAdapter(BaseCallback):
     """Calls a finrl_lite progress callback after every update.
 
     SB3 trains after ``on_rollout_end``, so the report is made when the next rollout starts and when training
-    ends: a checkpoint taken from the callback then holds the weights updated on every step it counts.
+    ends: a checkpoint taken from the callback then holds the weights updated on every step it counts. One adapter
+    spans the SB3 ``learn`` calls of one :meth:`SB3Agent.learn` (whole rollouts, then the shorter last one).
     """
 
-    def __init__(self, callback: ProgressCallback, budget: int) -> None:
+    def __init__(self, callback: ProgressCallback, start_steps: int, target: int) -> None:
         super().__init__()
-        self.user_callback, self.budget = callback, budget
+        self.user_callback, self.start_steps, self.target = callback, start_steps, target
         self.start = time.perf_counter()
-        self.start_steps = self.reported = 0
-        self._stop = False
-
-    def _on_training_start(self) -> None:
-        self.start, self.start_steps = time.perf_counter(), self.num_timesteps
-        self.reported = self.num_timesteps
+        self.reported = start_steps
+        self.stopped = False
 
     def _on_step(self) -> bool:
-        return not self._stop
+        return not self.stopped
 
     def _on_rollout_start(self) -> None:
         self._report()
@@ -104,8 +112,8 @@ class _ProgressAdapter(BaseCallback):
         ret = float(np.mean([e["r"] for e in buf])) if buf else float("nan")
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         speed = (self.num_timesteps - self.start_steps) / elapsed
-        progress = TrainProgress(self.num_timesteps, self.start_steps + self.budget, speed, ret, {})
-        self._stop = self.user_callback(progress) is False
+        progress = TrainProgress(self.num_timesteps, self.target, speed, ret, {})
+        self.stopped = self.user_callback(progress) is False
 
 
 class _DivergenceCheck(BaseCallback):
@@ -172,6 +180,8 @@ class SB3Agent:
         self.num_tickers = env.num_tickers if env is not None else None
         self.vec_env = self._wrap(env) if env is not None else None
         self.model = model or SB3_ALGORITHMS[algo]("MlpPolicy", self.vec_env, seed=seed, device=device, verbose=0, **params)
+        if self.model.tensorboard_log is None:  # SB3's default logger would make an empty folder per learn
+            self.model.set_logger(Logger(folder=None, output_formats=[]))
         if model is not None and self.vec_env is not None:
             self.model.set_env(self.vec_env, force_reset=reset_env)
 
@@ -190,14 +200,66 @@ class SB3Agent:
     def learn(self, total_timesteps: int, callback: ProgressCallback | None = None) -> SB3Agent:
         """Learn from ``total_timesteps`` more environment steps (SB3's ``reset_num_timesteps=False``).
 
+        PPO and A2C: whole rollouts while they fit the budget, then one shorter rollout for the rest, so the steps
+        learned are the budget rounded up to whole batched steps (see the module docstring).
+
         Raises:
             TrainingError: after the first update whose losses or policy weights are not finite.
         """
-        callbacks: list[BaseCallback] = [_DivergenceCheck(self.algo)]
-        if callback is not None:
-            callbacks.append(_ProgressAdapter(callback, total_timesteps))
-        self.model.learn(total_timesteps, callback=callbacks, reset_num_timesteps=False)
+        start = self.num_timesteps
+        adapter = _ProgressAdapter(callback, start, start + int(total_timesteps)) if callback is not None else None
+        callbacks: list[BaseCallback] = [_DivergenceCheck(self.algo), *([adapter] if adapter is not None else [])]
+        for steps, n_steps in self._plan(int(total_timesteps)):
+            with self._rollout_length(n_steps):
+                self.model.learn(steps, callback=callbacks, reset_num_timesteps=False)
+            if adapter is not None and adapter.stopped:
+                break
         return self
+
+    def _plan(self, budget: int) -> list[tuple[int, int | None]]:
+        """(steps, rollout length or None for the configured one) of each SB3 ``learn`` call of a budget."""
+        model = self.model
+        if not isinstance(model, OnPolicyAlgorithm):
+            return [(budget, None)] if budget > 0 else []
+        rollout = model.n_steps * model.n_envs
+        whole = budget // rollout * rollout
+        plan: list[tuple[int, int | None]] = [(whole, None)] if whole else []
+        if whole < budget:
+            lengths = rollout_lengths(budget, model.n_envs, model.n_steps)
+            logger.info(
+                "%s: the last %d steps of the budget are learned in one rollout of %d x %d envs (configured: n_steps %d)",
+                self.algo.upper(),
+                budget - whole,
+                lengths[-1],
+                model.n_envs,
+                model.n_steps,
+            )
+            plan.append((budget - whole, lengths[-1]))
+        return plan
+
+    @contextlib.contextmanager
+    def _rollout_length(self, n_steps: int | None) -> Iterator[None]:
+        """Collect rollouts of ``n_steps`` per environment inside the block (a rollout buffer of that size)."""
+        model = self.model
+        if n_steps is None or not isinstance(model, OnPolicyAlgorithm) or n_steps == model.n_steps:
+            yield
+            return
+        saved = model.n_steps, model.rollout_buffer
+        model.n_steps = n_steps
+        model.rollout_buffer = model.rollout_buffer_class(
+            n_steps,
+            model.observation_space,
+            model.action_space,
+            device=model.device,
+            gamma=model.gamma,
+            gae_lambda=model.gae_lambda,
+            n_envs=model.n_envs,
+            **model.rollout_buffer_kwargs,
+        )
+        try:
+            yield
+        finally:
+            model.n_steps, model.rollout_buffer = saved
 
     def predict(self, obs: Any, deterministic: bool = True) -> Any:
         """Box actions ``[B, N]`` for observations ``[B, D]`` (numpy or torch in, same type out)."""

@@ -5,7 +5,8 @@ the long format every source shares. yfinance does not raise when a download fai
 ticker, rate limit): it logs the error and returns an empty or all-NaN frame. This module captures
 those log records during the call, retries the tickers that came back empty with exponential backoff,
 and raises :class:`~finrl_lite.errors.DataError` naming the tickers and yfinance's reasons when they
-stay empty.
+stay empty. When the host name of Yahoo cannot be resolved (no network, no DNS) nothing is retried: the
+error says so after the first attempt.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ _TRANSIENT_HINTS = (
     "currently down",
     "temporarily",
     "network",
+)
+
+# ... and those that say the machine cannot resolve host names at all: retrying cannot help.
+_UNREACHABLE_HINTS = (
+    "could not resolve host",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "nameresolutionerror",
+    "no address associated with hostname",
 )
 
 
@@ -187,6 +199,11 @@ def _looks_transient(messages: Sequence[str]) -> bool:
     return any(hint in lowered for hint in _TRANSIENT_HINTS)
 
 
+def _network_unreachable(messages: Sequence[str]) -> bool:
+    lowered = " ".join(messages).lower()
+    return any(hint in lowered for hint in _UNREACHABLE_HINTS)
+
+
 class YahooFinanceSource:
     """Daily and intraday bars from Yahoo Finance (yfinance).
 
@@ -275,6 +292,12 @@ class YahooFinanceSource:
             if not pending:
                 break
             nothing_at_all = not got
+            if nothing_at_all and _network_unreachable(attempt_messages):
+                span = f"{start.date()}..{end.date()} at interval {interval}"
+                raise DataError(
+                    f"yfinance returned no data for {pending} ({span}): this machine cannot resolve Yahoo Finance's "
+                    f"host name (offline, or no DNS), so nothing was retried. details: {_reasons(pending, messages)}"
+                )
             retryable = nothing_at_all or _looks_transient(attempt_messages)
             if attempt >= self.retries or not retryable:
                 break

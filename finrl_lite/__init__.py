@@ -9,9 +9,10 @@ they are used.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from finrl_lite.gym_envs import register_when_gymnasium_is_imported
+from finrl_lite.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -20,21 +21,16 @@ __all__ = ["__version__", "DataProcessor", "MarketData", "Splits", "load_config"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 register_when_gymnasium_is_imported()
 
-_LAZY = {
-    "DataProcessor": "finrl_lite.data_processors",
-    "MarketData": "finrl_lite.data_processors",
-    "Splits": "finrl_lite.data_processors",
-    "load_config": "finrl_lite.config",
-}
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DataProcessor": ".data_processors",
+        "MarketData": ".data_processors",
+        "Splits": ".data_processors",
+        "load_config": ".config",
+    },
+)
 
 if TYPE_CHECKING:
     from finrl_lite.config import load_config
     from finrl_lite.data_processors import DataProcessor, MarketData, Splits
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'finrl_lite' has no attribute '{name}'")

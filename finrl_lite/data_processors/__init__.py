@@ -6,8 +6,9 @@ The names below are imported on first use, so importing a submodule (the source 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from finrl_lite.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from finrl_lite.data_processors.market_data import MarketData, TorchMarketData
@@ -16,18 +17,15 @@ if TYPE_CHECKING:
 
 __all__ = ["DataProcessor", "DateRange", "MarketData", "PreparedData", "Splits", "TorchMarketData", "prepare_data"]
 
-_HOMES = {
-    "DataProcessor": "processor",
-    "PreparedData": "processor",
-    "prepare_data": "processor",
-    "MarketData": "market_data",
-    "TorchMarketData": "market_data",
-    "DateRange": "splits",
-    "Splits": "splits",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"finrl_lite.data_processors.{_HOMES[name]}"), name)
-    raise AttributeError(f"module 'finrl_lite.data_processors' has no attribute '{name}'")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DataProcessor": ".processor",
+        "PreparedData": ".processor",
+        "prepare_data": ".processor",
+        "MarketData": ".market_data",
+        "TorchMarketData": ".market_data",
+        "DateRange": ".splits",
+        "Splits": ".splits",
+    },
+)

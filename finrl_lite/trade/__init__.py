@@ -9,19 +9,24 @@ journal with the broker (:mod:`~finrl_lite.trade.reconcile`) and trades bar by b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from finrl_lite.lazy import lazy_exports
 
 __all__ = ["Journal", "PaperConfig", "PaperTrader", "ReplayFeed", "SimBroker", "load_paper_config", "open_session"]
 
-_LAZY = {
-    "Journal": "finrl_lite.trade.journal",
-    "PaperConfig": "finrl_lite.trade.config",
-    "load_paper_config": "finrl_lite.trade.config",
-    "PaperTrader": "finrl_lite.trade.loop",
-    "ReplayFeed": "finrl_lite.trade.feeds.replay",
-    "SimBroker": "finrl_lite.trade.brokers.sim",
-    "open_session": "finrl_lite.trade.session",
-}
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Journal": ".journal",
+        "PaperConfig": ".config",
+        "load_paper_config": ".config",
+        "PaperTrader": ".loop",
+        "ReplayFeed": ".feeds.replay",
+        "SimBroker": ".brokers.sim",
+        "open_session": ".session",
+    },
+)
 
 if TYPE_CHECKING:
     from finrl_lite.trade.brokers.sim import SimBroker
@@ -30,11 +35,3 @@ if TYPE_CHECKING:
     from finrl_lite.trade.journal import Journal
     from finrl_lite.trade.loop import PaperTrader
     from finrl_lite.trade.session import open_session
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'finrl_lite.trade' has no attribute '{name}'")

@@ -249,11 +249,15 @@ class DoubleDQN:
 
     # ------------------------------------------------------------------ learning
 
-    def update(self, batch: ReplayBatch) -> Tensor:
-        """One gradient step on a batch; returns the loss (a tensor, no host sync)."""
+    def loss(self, batch: ReplayBatch) -> Tensor:
+        """The TD loss of a batch against the Double DQN targets (Huber or mean squared error)."""
         y = double_dqn_targets(self.q, self.q_target, batch, self.cfg.gamma)
         q = self.q(batch.obs).gather(1, batch.action.unsqueeze(1)).squeeze(1)
-        loss = nn.functional.smooth_l1_loss(q, y) if self.cfg.huber else nn.functional.mse_loss(q, y)
+        return nn.functional.smooth_l1_loss(q, y) if self.cfg.huber else nn.functional.mse_loss(q, y)
+
+    def update(self, batch: ReplayBatch) -> Tensor:
+        """One gradient step on a batch; returns the loss (a tensor, no host sync)."""
+        loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm)
@@ -268,6 +272,16 @@ class DoubleDQN:
         """Polyak update ``target <- tau * online + (1 - tau) * target`` (hard copy when tau is 1)."""
         for p_t, p in zip(self.q_target.parameters(), self.q.parameters(), strict=False):
             p_t.lerp_(p, self.cfg.tau)
+
+    def _empty_buffer(self) -> Any:
+        """A new replay buffer (subclasses that store more per transition override it with :meth:`_remember`)."""
+        return ReplayBuffer(self.cfg.buffer_size, self.obs_size, self.device)
+
+    def _remember(
+        self, env: TorchVecEnv, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor, terminated: Tensor, info: dict
+    ) -> None:
+        """Store one batched step's transitions (``next_obs`` is the final observation where truncated)."""
+        self.buffer.add(obs, action, reward, next_obs, terminated)
 
     def learn(
         self,
@@ -303,7 +317,7 @@ class DoubleDQN:
             )
         self.horizon = self.num_steps + (cfg.total_steps if total_steps is None else total_steps)
         if self.buffer is None:
-            self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_size, self.device)
+            self.buffer = self._empty_buffer()
         if self._obs is None:
             obs, _ = env.reset(seed=seed)
             self._obs = obs.to(self.device, torch.float32)
@@ -318,7 +332,7 @@ class DoubleDQN:
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.to(self.device, torch.float32)
                 boot_obs = torch.where(truncated.unsqueeze(1), info["final_obs"].to(next_obs), next_obs)
-                self.buffer.add(obs, action, reward, boot_obs, terminated)
+                self._remember(env, obs, action, reward, boot_obs, terminated, info)
                 reward_sum = reward_sum + reward.float().mean()
                 self._obs = next_obs
                 self.num_steps += 1
@@ -393,6 +407,6 @@ class DoubleDQN:
         if "training_state" in payload:
             state = payload["training_state"]
             agent._obs = state["obs"].to(agent.device)
-            agent.buffer = ReplayBuffer(agent.cfg.buffer_size, agent.obs_size, agent.device)
+            agent.buffer = agent._empty_buffer()
             agent.buffer.load_state_dict(state["buffer"])
         return agent

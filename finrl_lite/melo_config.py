@@ -161,6 +161,9 @@ class MeloAgentConfig(_Strict):
 
     hidden: list[int] = Field([128, 128], min_length=1, description="Hidden layer widths of the Q-network.")
     learning_rate: float = Field(5e-4, gt=0.0, description="Adam learning rate.")
+    learning_rate_final: float | None = Field(
+        None, gt=0.0, description="Learning rate reached linearly by the last training day (None: constant)."
+    )
     gamma: float = Field(0.5, ge=0.0, lt=1.0, description="Discount per 30-second period.")
     buffer_size: int = Field(500_000, ge=1, description="Replay capacity in transitions (symbol-periods).")
     batch_size: int = Field(512, ge=1, description="Transitions per gradient step.")

@@ -65,6 +65,8 @@ class DDQNConfig:
     """Hidden layer widths of the Q-network (ReLU MLP)."""
     learning_rate: float = 5e-4
     """Adam learning rate."""
+    learning_rate_final: float | None = None
+    """Learning rate at the end of the schedule horizon, reached linearly from ``learning_rate``; None keeps it constant."""
     gamma: float = 0.99
     """Discount factor."""
     buffer_size: int = 100_000
@@ -255,8 +257,19 @@ class DoubleDQN:
         q = self.q(batch.obs).gather(1, batch.action.unsqueeze(1)).squeeze(1)
         return nn.functional.smooth_l1_loss(q, y) if self.cfg.huber else nn.functional.mse_loss(q, y)
 
+    def learning_rate(self) -> float:
+        """Learning rate of the next gradient step (the global step on the current schedule)."""
+        cfg = self.cfg
+        if cfg.learning_rate_final is None:
+            return cfg.learning_rate
+        frac = min(1.0, self.num_steps / max(self.horizon or cfg.total_steps, 1))
+        return cfg.learning_rate + frac * (cfg.learning_rate_final - cfg.learning_rate)
+
     def update(self, batch: ReplayBatch) -> Tensor:
         """One gradient step on a batch; returns the loss (a tensor, no host sync)."""
+        if self.cfg.learning_rate_final is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate()
         loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

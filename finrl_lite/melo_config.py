@@ -103,7 +103,7 @@ class MeloEnvConfig(_Strict):
     fills_ref: float = Field(
         1.2, gt=0.0, description="Reference uninformed fills per period of the share_weighted and pooled rewards."
     )
-    history: int = Field(4, ge=1, le=64, description="Number of past periods whose statistics are observed.")
+    history: int = Field(4, ge=0, le=64, description="Number of past periods whose statistics are observed.")
     observe_regime: bool = Field(
         False,
         description="Add the previous period's estimated regime to the observation: the calm / normal / volatile "

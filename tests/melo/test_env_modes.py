@@ -71,9 +71,11 @@ def test_grid_actions_pick_h_and_an_instability_jump_overrides_them() -> None:
     env = MeloVecEnv(MeloSimConfig(num_envs=1, num_symbols=3, periods_per_day=10), cfg, seed=0)
     env.reset()
     assert env.num_actions == len(GRID) and env.action_high == len(GRID) - 1
-    _, _, _, _, info = env.step(torch.tensor([0, 3, 9]))
+    obs, _ = env.reset()
+    assert obs[:, 0].tolist() == [0.0, 0.0, 0.0]  # grid actions pick h afresh: the entry says whether h_max is forced
+    obs, _, _, _, info = env.step(torch.tensor([0, 3, 9]))
     assert info["h_ms"].tolist() == [0.25, 1.0, 2.5]
-    assert bool(env.state.jumped.all())  # every period is "unstable" at this threshold
+    assert bool(env.state.jumped.all()) and obs[:, 0].tolist() == [1.0, 1.0, 1.0]  # every period "unstable" here
     _, _, _, _, info = env.step(torch.tensor([0, 3, 9]))
     assert info["h_ms"].tolist() == [2.5, 2.5, 2.5]
 

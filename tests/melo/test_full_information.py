@@ -89,6 +89,7 @@ def test_learns_every_action_from_every_transition() -> None:
         eps_end=0.0,
     )
     agent = FullInformationDQN(2, 3, cfg)
+    assert agent.cfg.gamma > 0 and agent._empty_buffer().fields == ("obs", "next_obs", "rewards", "next_values", "terminated")
     history = agent.learn(_FullInformationBandit())
     assert len(history) == 12 and agent.buffer is not None and agent.buffer.size == 60 * 16
     obs = torch.tensor([[1.5, 0.0], [-1.0, 0.3]])
@@ -117,6 +118,12 @@ def test_buffer_wraps_and_refuses_another_shape() -> None:
     other = FullInformationBuffer(5, 2, 4, torch.device("cpu"))
     with pytest.raises(ConfigError, match="actions"):
         other.load_state_dict(buf.state_dict())
+    lean = FullInformationBuffer(5, 2, 3, torch.device("cpu"), with_next=False)  # gamma = 0 needs no next state
+    lean.load_state_dict(buf.state_dict())
+    assert lean.next_obs.shape == (5, 0) and set(lean.state_dict()) == {"pos", "size", "obs", "rewards", "terminated"}
+    assert torch.equal(lean.sample(4, torch.Generator().manual_seed(0)).next_values, torch.zeros(4, 0))
+    with pytest.raises(ConfigError, match="fields"):
+        buf.load_state_dict(lean.state_dict())
 
 
 def test_save_and_load_continue_exactly(tmp_path: Path) -> None:

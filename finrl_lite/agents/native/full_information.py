@@ -61,25 +61,27 @@ class FullInformationBuffer:
         obs_size: Observation width.
         num_actions: Number of actions.
         device: Where the storage lives.
+        with_next: Store the next observations and values (needed when ``gamma > 0``); without them a transition
+            takes about half the memory and a batch holds empty ``[N, 0]`` tensors in their place.
     """
 
-    def __init__(self, capacity: int, obs_size: int, num_actions: int, device: torch.device) -> None:
+    def __init__(self, capacity: int, obs_size: int, num_actions: int, device: torch.device, with_next: bool = True) -> None:
         self.capacity = capacity
-        self.obs = torch.zeros(capacity, obs_size, device=device)
-        self.next_obs = torch.zeros(capacity, obs_size, device=device)
-        self.rewards = torch.zeros(capacity, num_actions, device=device)
-        self.next_values = torch.zeros(capacity, num_actions, device=device)
-        self.terminated = torch.zeros(capacity, device=device)
+        self.fields = _FIELDS if with_next else ("obs", "rewards", "terminated")
+        width = {"obs": obs_size, "next_obs": obs_size, "rewards": num_actions, "next_values": num_actions}
+        for name in _FIELDS:
+            shape = (capacity, width[name]) if name in width else (capacity,)
+            setattr(self, name, torch.zeros(shape if name in self.fields else (capacity, 0), device=device))
         self.pos = 0
         self.size = 0
 
     def add(self, batch: FullInformationBatch) -> None:
         """Append ``N`` transitions (wrapping around; the newest kept when ``N`` exceeds the capacity)."""
-        rows = [x[-self.capacity :] for x in batch]
-        n = rows[0].shape[0]
+        rows = {name: value[-self.capacity :] for name, value in zip(_FIELDS, batch, strict=True)}
+        n = rows["obs"].shape[0]
         idx = (self.pos + torch.arange(n, device=self.obs.device)) % self.capacity
-        for name, value in zip(_FIELDS, rows, strict=True):
-            getattr(self, name)[idx] = value.to(self.obs.device, torch.float32)
+        for name in self.fields:
+            getattr(self, name)[idx] = rows[name].to(self.obs.device, torch.float32)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
@@ -89,23 +91,28 @@ class FullInformationBuffer:
         return FullInformationBatch(*(getattr(self, name)[idx] for name in _FIELDS))
 
     def state_dict(self) -> dict[str, Any]:
-        """The stored transitions (the filled rows, on the CPU) and the write position."""
-        return {"pos": self.pos, "size": self.size} | {name: getattr(self, name)[: self.size].cpu() for name in _FIELDS}
+        """The stored transitions (the filled rows, copied to the CPU: saving a view would write its whole storage)
+        and the write position."""
+        return {"pos": self.pos, "size": self.size} | {
+            name: getattr(self, name)[: self.size].to("cpu", copy=True) for name in self.fields
+        }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Refill from :meth:`state_dict` (of a buffer of the same capacity and shapes)."""
         size = int(saved["size"])
         if (
             size > self.capacity
+            or set(self.fields) - set(saved)
             or saved["rewards"].shape[1:] != self.rewards.shape[1:]
             or saved["obs"].shape[1:] != self.obs.shape[1:]
         ):
             raise ConfigError(
-                f"full-information replay of {size} transitions, observations {tuple(saved['obs'].shape[1:])} and "
-                f"{tuple(saved['rewards'].shape[1:])} actions does not fit capacity {self.capacity}, observations "
-                f"{tuple(self.obs.shape[1:])} and {tuple(self.rewards.shape[1:])} actions"
+                f"full-information replay of {size} transitions, observations {tuple(saved['obs'].shape[1:])}, "
+                f"{tuple(saved['rewards'].shape[1:])} actions and fields {sorted(set(saved) & set(_FIELDS))} does not fit "
+                f"capacity {self.capacity}, observations {tuple(self.obs.shape[1:])}, {tuple(self.rewards.shape[1:])} "
+                f"actions and fields {sorted(self.fields)}"
             )
-        for name in _FIELDS:
+        for name in self.fields:
             getattr(self, name)[:size] = saved[name].to(self.obs.device)
         self.pos, self.size = int(saved["pos"]), size
 
@@ -140,7 +147,7 @@ class FullInformationDQN(DoubleDQN):
     """Observation entry through which the action changes the next observation (the environment's ``action_obs_column``)."""
 
     def _empty_buffer(self) -> FullInformationBuffer:
-        return FullInformationBuffer(self.cfg.buffer_size, self.obs_size, self.num_actions, self.device)
+        return FullInformationBuffer(self.cfg.buffer_size, self.obs_size, self.num_actions, self.device, self.cfg.gamma > 0.0)
 
     def _remember(
         self, env: TorchVecEnv, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor, terminated: Tensor, info: dict

@@ -27,11 +27,12 @@ instability jump): delta actions then step from there, and a grid action is over
 
 Full information (``counterfactual=True``): every h of ``holding_grid_ms`` is matched on the period's flow, and
 ``info`` adds ``action_rewards [B, A]`` (the reward each action would have earned) and ``action_next_values
-[B, A]`` (the value observation entry :attr:`action_obs_column`, the scaled h, would take next after each
-action). With ``observe_stats_at="baseline"`` nothing else in the next observation depends on the action, so
-each transition tells the outcome of every action. Every h an action can reach must then be on the grid.
+[B, A]`` (the value observation entry :attr:`action_obs_column` would take next after each action). With
+``observe_stats_at="baseline"`` nothing else in the next observation depends on the action, so each transition
+tells the outcome of every action. Every h an action can reach must then be on the grid.
 
-Observation (built in :meth:`MeloVecEnv._observe` only): ``[h scaled to [0, 1], time of day in [0, 1],
+Observation (built in :meth:`MeloVecEnv._observe` only): ``[h scaled to [0, 1] (grid actions, which pick h
+afresh: 1 where the instability jump forces the period to h_max, else 0), time of day in [0, 1],
 (observe_regime) the previous period's calm / normal / volatile probabilities from a Bayes filter of the move
 counts (:mod:`~finrl_lite.envs.melo.regime`), (observe_symbol) the symbol one-hot over the calibrated symbols,
 then for each of the last `history` periods (newest first): log1p(midpoint moves) / 5, midpoint moves
@@ -336,13 +337,18 @@ class MeloVecEnv(BatchedEnv):
         state = self._fresh_state()
         return state, self._observe(state), {"h_ms": state.h_ms, "regime": state.regime}
 
-    def scale_h(self, h_ms: Tensor) -> Tensor:
-        """The observation's h entry: h scaled to [0, 1] over ``[h_min_ms, h_max_ms]``."""
+    def action_entry(self, h_ms: Tensor, jumped: Tensor) -> Tensor:
+        """Observation entry :attr:`action_obs_column`: h scaled to [0, 1] over ``[h_min_ms, h_max_ms]`` (delta actions
+        step from it); with grid actions, which pick h afresh, 1 where the instability jump forces the period to
+        ``h_max_ms``, else 0."""
+        if self.grid_mode:
+            return jumped.to(self.dtype)
         cfg = self.cfg
         return (h_ms - cfg.h_min_ms) / max(cfg.h_max_ms - cfg.h_min_ms, 1e-9)
 
     def _observe(self, state: MeloEnvState) -> Tensor:
-        parts = [self.scale_h(state.h_ms).unsqueeze(1), (state.period.to(self.dtype) / self.sim.periods_per_day).unsqueeze(1)]
+        period = (state.period.to(self.dtype) / self.sim.periods_per_day).unsqueeze(1)
+        parts = [self.action_entry(state.h_ms, state.jumped).unsqueeze(1), period]
         if self.cfg.observe_regime:
             parts.append(state.belief.to(self.dtype))
         if self.num_symbol_features:
@@ -423,7 +429,7 @@ class MeloVecEnv(BatchedEnv):
         stats, _ = self._match(flow, h)
         scores = self.column_scores(stats)
         reward = scores[:, 0] - scores[:, 1]
-        history = torch.cat([self._features(flow, stats, state.period).unsqueeze(1), state.history[:, :-1]], dim=1)
+        history = torch.cat([self._features(flow, stats, state.period).unsqueeze(1), state.history], dim=1)[:, : cfg.history]
         h_max = torch.full_like(h, cfg.h_max_ms)
         unstable = torch.zeros_like(state.jumped)
         if cfg.instability_threshold is not None:
@@ -443,7 +449,8 @@ class MeloVecEnv(BatchedEnv):
             h_all = self.holding_of_every_action(state)  # [B, A], on the grid
             on_grid = self.grid_index(h_all)
             action_rewards = scores[:, 2 + self.num_extra :].gather(1, on_grid) - scores[:, 1:2]
-            action_next_values = self.scale_h(torch.where(unstable.unsqueeze(1), h_max.unsqueeze(1), h_all))
+            jumped_all = unstable.unsqueeze(1).expand_as(h_all)
+            action_next_values = self.action_entry(torch.where(jumped_all, h_max.unsqueeze(1), h_all), jumped_all)
         info = MeloStepInfo(
             h_ms=h,
             regime=flow.regime,

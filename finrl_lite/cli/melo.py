@@ -130,7 +130,8 @@ def melo_train(
         agent, history, table = result
         agent.save(out / "model.pt")
         atomic_write_text(out / "train_history.json", json.dumps(history, indent=1))
-        atomic_write_text(out / "regime_table.json", json.dumps(table.to_dict(), indent=1))
+        if table is not None:
+            atomic_write_text(out / "regime_table.json", json.dumps(table.to_dict(), indent=1))
         import shutil
 
         shutil.rmtree(out / "checkpoint", ignore_errors=True)
@@ -141,10 +142,14 @@ def melo_train(
     if history:
         summary.add_row("mean reward, first day", f"{history[0]['mean_reward']:+.4f}")
         summary.add_row("mean reward, last day", f"{history[-1]['mean_reward']:+.4f}")
-        summary.add_row("minutes", f"{sum(h['seconds'] for h in history) / 60:.1f}")
+        wall, cpu = sum(h["seconds"] for h in history) / 60, sum(h.get("cpu_seconds", 0.0) for h in history) / 60
+        summary.add_row("minutes (wall / CPU)", f"{wall:.1f} / {cpu:.1f}")
     console.print(summary)
-    console.print(f"regime table (chosen on the training days; best static there {table.best_static_ms:g} ms):", soft_wrap=True)
-    console.print(table.markdown())
+    if table is not None:
+        console.print(
+            f"regime table (chosen on the training days; best static there {table.best_static_ms:g} ms):", soft_wrap=True
+        )
+        console.print(table.markdown())
     console.print(f"wrote {out}", soft_wrap=True)
 
 
@@ -176,9 +181,10 @@ def _load_run(run_dir: Path) -> tuple[Any, Any, Any]:
     """(melo config, agent, regime table) of a run folder; the table is fitted on its training days if missing."""
     from finrl_lite.config import load_config
     from finrl_lite.errors import ConfigError
+    from finrl_lite.io import atomic_write_text
     from finrl_lite.melo_config import MeloConfig
-    from finrl_lite.train.melo import load_melo_agent, train_env_seed
-    from finrl_lite.train.melo_table import RegimeTable, fit_regime_table
+    from finrl_lite.train.melo import load_melo_agent, regime_table_of
+    from finrl_lite.train.melo_table import RegimeTable
 
     model = run_dir / "model.pt"
     if not model.is_file():
@@ -194,8 +200,9 @@ def _load_run(run_dir: Path) -> tuple[Any, Any, Any]:
     if table_path.is_file():
         table = RegimeTable.from_dict(json.loads(table_path.read_text()))
     else:
-        console.print(f"{run_dir}: no regime_table.json; fitting it on the {melo.train.days} training days", soft_wrap=True)
-        table = fit_regime_table(melo, train_env_seed(melo.train.seed), melo.train.days)
+        console.print(f"{run_dir}: fitting the regime table on its {melo.train.days} training days (once)", soft_wrap=True)
+        table = regime_table_of(melo)
+        atomic_write_text(table_path, json.dumps(table.to_dict(), indent=1))
     return melo, agent, table
 
 

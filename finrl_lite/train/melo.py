@@ -59,6 +59,7 @@ __all__ = [
     "make_melo_agent",
     "make_train_env",
     "plot_pareto",
+    "regime_table_of",
     "summarize_evaluations",
     "train_env_seed",
     "train_melo",
@@ -121,13 +122,14 @@ class MeloTraining(NamedTuple):
     Attributes:
         agent: The trained agent.
         history: One summary per training day (``day``, ``step``, ``epsilon``, ``mean_reward``, ``loss``,
-            ``seconds``).
-        table: The regime table fitted on the training days.
+            ``seconds`` of wall-clock time and ``cpu_seconds`` of this process's CPU time, checkpoint included).
+        table: The regime table fitted on the training days (full information; None for the one-action learner: see
+            :func:`regime_table_of`).
     """
 
     agent: DoubleDQN
     history: list[dict[str, float]]
-    table: RegimeTable
+    table: RegimeTable | None
 
 
 class TrainingInterrupted(Exception):
@@ -207,7 +209,7 @@ def train_melo(
     Args:
         cfg: The ``melo`` config section.
         callback: Called after each training day with its summary (``day``, ``days``, ``step``, ``epsilon``,
-            ``mean_reward``, ``loss``, ``seconds``, ``steps_per_second``).
+            ``mean_reward``, ``loss``, ``seconds``, ``cpu_seconds``, ``steps_per_second``).
         run_dir: Where ``checkpoint/`` is written every ``train.checkpoint_every_days`` days (None: no checkpoints).
         resume: Continue from ``run_dir/checkpoint`` (exactly: same agent, replay, simulator and table sums).
         should_stop: Checked after each day; when it returns True a checkpoint is written and
@@ -242,14 +244,14 @@ def train_melo(
             _warm_start(agent, cfg)
     learn_env: Any = TableRecordingEnv(env, accumulator) if accumulator is not None else env
     every = cfg.train.checkpoint_every_days
-    clock = [time.perf_counter()]
+    clock = [time.perf_counter(), time.process_time()]
 
     def on_day(summary: dict[str, float]) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         day = int(summary["step"]) // day_steps
-        seconds = now - clock[0]
-        clock[0] = now
-        entry = {"day": float(day), "days": float(total_days), **summary, "seconds": seconds}
+        seconds, cpu_seconds = now - clock[0], cpu - clock[1]
+        clock[0], clock[1] = now, cpu
+        entry = {"day": float(day), "days": float(total_days), **summary, "seconds": seconds, "cpu_seconds": cpu_seconds}
         entry["steps_per_second"] = day_steps * env.num_envs / max(seconds, 1e-9)
         history.append(entry)
         logger.info(
@@ -266,9 +268,11 @@ def train_melo(
     remaining = total_days * day_steps - agent.num_steps
     if remaining > 0:
         agent.learn(learn_env, seed=train_env_seed(cfg.train.seed), callback=on_day, total_steps=remaining)
-    if accumulator is not None:
-        table = accumulator.table()
-    else:
-        logger.info("fitting the regime table on the %d training days", total_days)
-        table = fit_regime_table(cfg, train_env_seed(cfg.train.seed), total_days)
-    return MeloTraining(agent, history, table)
+    return MeloTraining(agent, history, accumulator.table() if accumulator is not None else None)
+
+
+def regime_table_of(cfg: MeloConfig) -> RegimeTable:
+    """The regime table of ``cfg``'s training days, fitted by a pass over them (what a full-information training
+    returns for free; a one-action training, whose simulator matches no grid, does not fit it)."""
+    logger.info("fitting the regime table on the %d training days", cfg.train.days)
+    return fit_regime_table(cfg, train_env_seed(cfg.train.seed), cfg.train.days)

@@ -31,19 +31,21 @@ TINY = [
 ]
 
 
-def _train_args(run: Path, *extra: str) -> list[str]:
-    args = ["melo", "train", "--config", str(REPO / "configs/melo_ddqn.yaml"), "--out", str(run), "--threads", "1"]
+def _train_args(run: Path, *extra: str, config: str = "melo_ddqn.yaml") -> list[str]:
+    args = ["melo", "train", "--config", str(REPO / "configs" / config), "--out", str(run), "--threads", "1"]
     for item in [*TINY, *extra]:
         args += ["--set", item]
     return args
 
 
 def test_train_then_evaluate_two_seeds(tmp_path: Path) -> None:
+    """The full-information agent (seed 0) and the published one-action agent (seed 1), evaluated together."""
     runs = [tmp_path / "seed0", tmp_path / "seed1"]
-    for seed, run in enumerate(runs):
-        result = runner.invoke(app, _train_args(run, f"melo.train.seed={seed}"))
+    for seed, (run, config) in enumerate(zip(runs, ["melo_ddqn.yaml", "melo_published.yaml"], strict=True)):
+        result = runner.invoke(app, _train_args(run, f"melo.train.seed={seed}", config=config))
         assert result.exit_code == 0, result.output
-        assert {"model.pt", "config.yaml", "train_history.json", "regime_table.json"} <= {p.name for p in run.iterdir()}
+        assert {"model.pt", "config.yaml", "train_history.json"} <= {p.name for p in run.iterdir()}
+        assert (run / "regime_table.json").is_file() == (seed == 0)  # full information fits it while training
         assert not (run / "checkpoint").exists()  # removed once the model is written
         assert "day 1/2" in result.output and "day 2/2" in result.output  # one line per day off a terminal
         assert len(json.loads((run / "train_history.json").read_text())) == 2
@@ -54,6 +56,7 @@ def test_train_then_evaluate_two_seeds(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "static holding period dominates the agent" in result.output
     assert "regime table" in result.output and "hindsight" in result.output and "targets met" in result.output
+    assert "fitting the regime table" in result.output and (runs[1] / "regime_table.json").is_file()
     for run in runs:
         report = json.loads((run / "melo_eval.json").read_text())
         assert {"agent", "static", "oracle", "legacy_10ms", "regime_table", "per_day", "spread", "targets"} <= set(report)
@@ -71,11 +74,11 @@ def test_train_then_evaluate_two_seeds(tmp_path: Path) -> None:
 def test_resume_finishes_an_interrupted_run(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) stops at a day's end after a checkpoint, exits 130; --resume ends where a whole run ends."""
     whole = tmp_path / "whole"
-    assert runner.invoke(app, _train_args(whole, "melo.train.days=40")).exit_code == 0
+    assert runner.invoke(app, _train_args(whole, "melo.train.days=8")).exit_code == 0
 
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-c", "from finrl_lite.cli import main; main()", *_train_args(run, "melo.train.days=40")]
+    command = [sys.executable, "-c", "from finrl_lite.cli import main; main()", *_train_args(run, "melo.train.days=8")]
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:  # interrupt once training has started

@@ -104,6 +104,8 @@ def melo_train(
                 raise ConfigError("--resume takes the run folder's own config; drop --config/--set")
             if not (resume / "config.yaml").is_file():
                 raise ConfigError(f"{resume}: not a melo run folder (config.yaml missing)")
+            if (resume / "model.pt").is_file() and not (resume / "checkpoint").is_dir():
+                raise ConfigError(f"{resume}: training already finished (model.pt); nothing to resume")
             cfg, out = load_config(resume / "config.yaml"), resume
         else:
             cfg = load_config(config, set_ or [])
@@ -198,7 +200,11 @@ def _load_run(run_dir: Path) -> tuple[Any, Any, Any]:
     agent = load_melo_agent(model, melo)
     table_path = run_dir / "regime_table.json"
     if table_path.is_file():
-        table = RegimeTable.from_dict(json.loads(table_path.read_text()))
+        try:
+            data = json.loads(table_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{table_path}: not JSON ({exc}); delete it to fit the table again") from None
+        table = RegimeTable.from_dict(data, source=str(table_path))
     else:
         console.print(f"{run_dir}: fitting the regime table on its {melo.train.days} training days (once)", soft_wrap=True)
         table = regime_table_of(melo)

@@ -29,6 +29,7 @@ from torch import Tensor
 from finrl_lite.envs.melo.calibration import REGIMES
 from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.envs.melo.simulator import PeriodStats
+from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
 from finrl_lite.train.melo_table import RegimeTable, eval_env_seed, melo_objective
 from finrl_lite.train.metrics import mean_confidence_interval
@@ -131,8 +132,9 @@ def evaluate_melo(
     table_cols = None
     if table is not None:
         if len(table.symbols) < min(cfg.sim.num_symbols, len(env.calibration.symbols)):
-            raise ValueError(
-                f"the regime table covers {len(table.symbols)} symbols; the evaluation simulates {cfg.sim.num_symbols}"
+            raise ConfigError(
+                f"the regime table covers {len(table.symbols)} symbols ({', '.join(table.symbols)}); "
+                f"the evaluation simulates {cfg.sim.num_symbols}: fit it on a run with as many symbols"
             )
         table_cols = torch.tensor([[2 + extra.index(h) for h in row] for row in table.h_ms], device=env.device)
     names = ["agent", *[f"static {h:g}" for h in grid], "legacy", "oracle", *(["regime_table"] if table is not None else [])]

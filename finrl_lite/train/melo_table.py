@@ -25,6 +25,7 @@ from torch import Tensor
 from finrl_lite.envs.melo.calibration import REGIMES
 from finrl_lite.envs.melo.env import MeloVecEnv, column_scores
 from finrl_lite.envs.melo.simulator import PeriodStats
+from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
 
 __all__ = [
@@ -85,9 +86,19 @@ class RegimeTable:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RegimeTable:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], source: str = "regime table") -> RegimeTable:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ConfigError: ``data`` lacks a field or has one of another shape (``source`` names it in the message).
+        """
+        try:
+            table = cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: not a regime table ({exc}); delete it to fit it again") from None
+        if len(table.h_ms) != 3 or any(len(row) != len(table.symbols) for row in table.h_ms):
+            raise ConfigError(f"{source}: h_ms must hold 3 regimes x {len(table.symbols)} symbols; delete it to fit it again")
+        return table
 
     def lookup(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
         """``[3, symbols]`` tensor of the cells' holding periods."""

@@ -114,6 +114,21 @@ def test_user_errors_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no checkpoint" in result.output
 
 
+def test_finished_runs_and_broken_tables_are_user_errors(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert runner.invoke(app, _train_args(run, "melo.train.days=1")).exit_code == 0
+    result = runner.invoke(app, ["melo", "train", "--resume", str(run), "--threads", "1"])
+    assert result.exit_code == 2 and "already finished" in result.output
+    table = run / "regime_table.json"
+    table.write_text("{not json")
+    result = runner.invoke(app, ["melo", "evaluate", str(run), "--days", "1", "--threads", "1"])
+    assert result.exit_code == 2 and "regime_table.json: not JSON" in result.output
+    table.write_text(json.dumps({"grid_ms": [1.0]}))
+    result = runner.invoke(app, ["melo", "evaluate", str(run), "--days", "1", "--threads", "1"])
+    assert result.exit_code == 2 and "not a regime table" in result.output and "delete it" in result.output
+    assert not (run / "melo_eval.json").exists()
+
+
 def test_threads_follow_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     for load, want in ((0.2, 4), (1.4, 3), (2.6, 1), (9.0, 1)):

@@ -127,6 +127,13 @@ def test_a_static_policy_sits_on_the_frontier_and_the_table_is_replayed() -> Non
     flat = RegimeTable(table.grid_ms, table.symbols, [[1.0] * 3] * 3, table.periods, 2, table.static, 1.0)
     flat_result = evaluate_melo(lambda obs: torch.full((obs.shape[0],), index), cfg, days=1, seed=2, table=flat)
     assert flat_result["per_day"]["regime_table"]["fill_rate"] == flat_result["per_day"]["static 1"]["fill_rate"]
+    two_symbols = RegimeTable(
+        table.grid_ms, table.symbols[:2], [row[:2] for row in table.h_ms], table.periods, 2, table.static, 1.0
+    )
+    with pytest.raises(ConfigError, match="covers 2 symbols"):
+        evaluate_melo(lambda obs: torch.full((obs.shape[0],), index), cfg, days=1, seed=2, table=two_symbols)
+    with pytest.raises(ConfigError, match="3 regimes"):
+        RegimeTable.from_dict(table.to_dict() | {"h_ms": [[1.0, 1.0, 1.0]]})
     summary = summarize_evaluations([result, result], ["a", "b"])
     assert summary["over_training_seeds"]["agent"]["fill_rate"]["mean"] == pytest.approx(
         result["spread"]["agent"]["fill_rate"]["mean"]

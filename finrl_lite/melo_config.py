@@ -61,13 +61,33 @@ class MeloSimConfig(_Strict):
 
 
 class MeloEnvConfig(_Strict):
-    """The decision problem: holding-period actions, observation history and reward."""
+    """The decision problem: holding-period actions, observation and reward."""
 
     h_init_ms: float = Field(1.0, gt=0.0, description="Holding period at the start of each day.")
     h_min_ms: float = Field(0.25, gt=0.0, description="Lower clip of the holding period.")
     h_max_ms: float = Field(2.5, gt=0.0, description="Upper clip of the holding period.")
+    action_mode: Literal["delta", "grid"] = Field(
+        "delta",
+        description="delta: an action changes h by one of action_deltas_ms (the published design); grid: an action "
+        "picks the holding period itself among holding_grid_ms.",
+    )
     action_deltas_ms: list[float] = Field([-0.5, -0.25, 0.0, 0.25, 0.5], min_length=1, description="Change of h per action.")
+    holding_grid_ms: list[float] = Field(
+        [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5],
+        min_length=1,
+        description="The holding periods of grid actions, of full-information training (every one is matched each period) "
+        "and of the regime table.",
+    )
     baseline_h_ms: float = Field(1.0, gt=0.0, description="Static h0 of the common-random-numbers baseline in the reward.")
+    reward_mode: Literal["published", "share_weighted", "pooled"] = Field(
+        "published",
+        description="published: lambda * (MO_base - MO_agent) / markout_scale + (1 - lambda) * (FR_agent - FR_base) / "
+        "fill_rate_scale with MO and FR the period's own mean markout and fill rate. share_weighted: the markout term is "
+        "the period's contribution to the day's share-weighted markout, ((c_base - c_agent) - markout_ref_bps * (n_base - "
+        "n_agent)) / fills_ref (c: markout cost sum, n: uninformed fills). pooled: both terms are the period's "
+        "contribution to what the evaluation measures, the markout term as share_weighted and the fill term "
+        "(filled_agent - filled_base) / (orders submitted in an average period).",
+    )
     reward_lambda: float = Field(0.6, ge=0.0, le=1.0, description="Weight of the markout term (1 - lambda: fill-rate term).")
     markout_scale_bps: float = Field(0.01, gt=0.0, description="Markout difference that counts as one reward unit.")
     fill_rate_scale: float = Field(0.05, gt=0.0, description="Fill-rate difference that counts as one reward unit.")
@@ -77,35 +97,73 @@ class MeloEnvConfig(_Strict):
         description="Include the background midpoint moves in the reward's markouts. Off: they are removed as a "
         "control variate (independent of h, mean zero: same expected reward, far less noise). Reports always include them.",
     )
-    reward_markout_mode: Literal["period", "share_weighted"] = Field(
-        "period",
-        description="period: MO is each period's mean markout of the uninformed fills (the published formula). "
-        "share_weighted: the first-order change of the day's share-weighted markout, "
-        "((c_base - c_agent) - markout_ref_bps * (n_base - n_agent)) / fills_ref, with c the period's markout cost sum "
-        "and n its uninformed fills; it sums over periods to what the evaluation measures.",
+    markout_ref_bps: float = Field(
+        0.022, ge=0.0, description="Reference markout of the share_weighted and pooled rewards (bps; about the day's markout)."
     )
-    markout_ref_bps: float = Field(0.025, ge=0.0, description="Reference markout of the share_weighted reward (bps).")
-    fills_ref: float = Field(0.8, gt=0.0, description="Reference uninformed fills per period of the share_weighted reward.")
-    history: int = Field(4, ge=1, le=64, description="Number of past periods whose statistics are observed.")
+    fills_ref: float = Field(
+        1.2, gt=0.0, description="Reference uninformed fills per period of the share_weighted and pooled rewards."
+    )
+    history: int = Field(4, ge=0, le=64, description="Number of past periods whose statistics are observed.")
+    observe_regime: bool = Field(
+        False,
+        description="Add the previous period's estimated regime to the observation: the calm / normal / volatile "
+        "probabilities of a Bayes filter on the midpoint-move counts (calibrated rates and switch law).",
+    )
+    observe_symbol: bool = Field(False, description="Add the symbol (one-hot over the calibrated symbols) to the observation.")
+    observe_stats_at: Literal["agent", "baseline"] = Field(
+        "agent",
+        description="Holding period whose fill rate, markouts and cancels the observation shows: the agent's own (the "
+        "published design) or the static baseline h0's, so that only h in the observation depends on the actions.",
+    )
     instability_threshold: float | None = Field(
         1.5,
         gt=0.0,
         description="Instability jump: a period with more than this many times its expected midpoint moves (normal "
-        "regime, same symbol and time of day) sets the next h to h_max; None disables it.",
+        "regime, same symbol and time of day) runs the next period at h_max (delta actions then step from there; a grid "
+        "action is overridden for that period); None disables it.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "reward_markout_mode" in data and "reward_mode" not in data:  # configs before 0.x
+            data = dict(data)
+            old = data.pop("reward_markout_mode")
+            data["reward_mode"] = "published" if old == "period" else old
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> MeloEnvConfig:
         if not self.h_min_ms <= self.h_init_ms <= self.h_max_ms:
             raise ValueError(f"need h_min_ms <= h_init_ms <= h_max_ms, got {self.h_min_ms}, {self.h_init_ms}, {self.h_max_ms}")
+        if any(h <= 0.0 for h in self.holding_grid_ms) or sorted(set(self.holding_grid_ms)) != self.holding_grid_ms:
+            raise ValueError(f"holding_grid_ms must be positive, increasing and without repeats, got {self.holding_grid_ms}")
         return self
 
 
 class MeloAgentConfig(_Strict):
-    """Double DQN hyper-parameters (see :class:`finrl_lite.agents.native.ddqn.DDQNConfig`)."""
+    """Double DQN hyper-parameters (see :class:`finrl_lite.agents.native.ddqn.DDQNConfig`) and the learner."""
+
+    learner: Literal["one_action", "full_information"] = Field(
+        "one_action",
+        description="one_action: each transition carries the reward of the action taken (the published Double DQN). "
+        "full_information: the simulator matches every holding period of env.holding_grid_ms on the same order flow, so "
+        "each transition carries the reward (and next observation) of every action and the Q-function is fitted to all "
+        "of them. Needs a simulator: live logs show one holding period per period.",
+    )
+    warm_start_days: int = Field(
+        0,
+        ge=0,
+        description="full_information only: before training, fit the regime x symbol table on the first this many "
+        "training days and regress the Q-network onto it (0: start from random weights).",
+    )
+    warm_start_steps: int = Field(2000, ge=1, description="Gradient steps of the warm start.")
 
     hidden: list[int] = Field([128, 128], min_length=1, description="Hidden layer widths of the Q-network.")
     learning_rate: float = Field(5e-4, gt=0.0, description="Adam learning rate.")
+    learning_rate_final: float | None = Field(
+        None, gt=0.0, description="Learning rate reached linearly by the last training day (None: constant)."
+    )
     gamma: float = Field(0.5, ge=0.0, lt=1.0, description="Discount per 30-second period.")
     buffer_size: int = Field(500_000, ge=1, description="Replay capacity in transitions (symbol-periods).")
     batch_size: int = Field(512, ge=1, description="Transitions per gradient step.")
@@ -129,6 +187,9 @@ class MeloTrainConfig(_Strict):
     days: int = Field(20, ge=1, description="Simulated training days (each: collect every symbol's 780 periods, then update).")
     seed: int = Field(0, ge=0, description="Seed of training (simulator and agent).")
     device: str = Field("cpu", description="torch device.")
+    checkpoint_every_days: int = Field(
+        1, ge=0, description="Write a checkpoint (agent, replay buffer, simulator state) every this many days; 0: never."
+    )
 
 
 class MeloEvalConfig(_Strict):
@@ -140,6 +201,14 @@ class MeloEvalConfig(_Strict):
         [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5], min_length=1, description="Static holding periods compared."
     )
     legacy_ms: float = Field(10.0, gt=0.0, description="The legacy M-ELO holding period.")
+    target_gap_bps: float = Field(
+        0.001, ge=0.0, description="Target: markout at least this far below the static frontier, at the agent's fill rate."
+    )
+    target_days_share: float = Field(0.9, ge=0.0, le=1.0, description="Target: share of days on which the gap target holds.")
+    target_fill_gain: float = Field(0.20, description="Target: relative fill-rate gain over the legacy holding period.")
+    target_markout_cut: float = Field(
+        0.11, description="Target: relative markout-cost reduction against the legacy holding period."
+    )
 
 
 class MeloConfig(_Strict):

@@ -1,40 +1,73 @@
-"""Train the Dynamic M-ELO Double DQN on :class:`~finrl_lite.envs.melo.env.MeloVecEnv` and evaluate it
-against static holding periods and an oracle.
+"""Train the Dynamic M-ELO holding-period agent on :class:`~finrl_lite.envs.melo.env.MeloVecEnv`.
+
+Two learners (``agent.learner``):
+
+* ``one_action``: the published Double DQN, one action's reward per transition
+  (:class:`~finrl_lite.agents.native.ddqn.DoubleDQN`);
+* ``full_information``: the simulator matches every holding period of ``env.holding_grid_ms`` on the same
+  order flow, and every transition carries every action's reward and next observation
+  (:class:`~finrl_lite.agents.native.full_information.FullInformationDQN`). It needs a simulator: live logs
+  show one holding period per period.
+
+Both collect a whole day for every symbol, then update (the published schedule). A run folder holds
+``model.pt``, ``config.yaml``, ``train_history.json``, ``regime_table.json`` (the non-clairvoyant reference
+of the evaluation, fitted on the training days) and, while training, ``checkpoint/`` (every
+``train.checkpoint_every_days`` days): the agent with its replay buffer, the simulator's snapshot and the
+table's sums, from which :func:`train_melo` continues exactly.
 
 Seeds: the training simulator uses seed ``2 * train.seed`` and evaluation uses ``2 * seed + 1``, so an
-evaluation never replays a training day.
+evaluation never replays a training day. Evaluation is in :mod:`finrl_lite.train.melo_eval`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
 
 from finrl_lite.agents.native.ddqn import DDQNConfig, DoubleDQN
+from finrl_lite.agents.native.full_information import FullInformationDQN
 from finrl_lite.envs.melo.env import MeloVecEnv
-from finrl_lite.envs.melo.simulator import PeriodStats
+from finrl_lite.errors import ConfigError
+from finrl_lite.io import atomic_write_text
 from finrl_lite.melo_config import MeloConfig
+from finrl_lite.train.melo_eval import evaluate_melo, plot_pareto, summarize_evaluations
+from finrl_lite.train.melo_table import (
+    RegimeTable,
+    TableAccumulator,
+    TableRecordingEnv,
+    eval_env_seed,
+    fit_regime_table,
+    train_env_seed,
+)
 
-__all__ = ["ddqn_config", "evaluate_melo", "plot_pareto", "train_melo", "train_env_seed", "eval_env_seed"]
+__all__ = [
+    "MeloTraining",
+    "TrainingInterrupted",
+    "agent_class",
+    "ddqn_config",
+    "eval_env_seed",
+    "evaluate_melo",
+    "load_melo_agent",
+    "make_melo_agent",
+    "make_train_env",
+    "plot_pareto",
+    "regime_table_of",
+    "summarize_evaluations",
+    "train_env_seed",
+    "train_melo",
+]
 
 logger = logging.getLogger(__name__)
 
-Policy = Callable[[Tensor], Tensor]
-
-
-def train_env_seed(seed: int) -> int:
-    """Simulator seed of training (even)."""
-    return 2 * seed
-
-
-def eval_env_seed(seed: int) -> int:
-    """Simulator seed of evaluation (odd: never a training seed)."""
-    return 2 * seed + 1
+CHECKPOINT = "checkpoint"
 
 
 def ddqn_config(cfg: MeloConfig) -> DDQNConfig:
@@ -44,6 +77,7 @@ def ddqn_config(cfg: MeloConfig) -> DDQNConfig:
         total_steps=cfg.train.days * day,
         hidden=tuple(a.hidden),
         learning_rate=a.learning_rate,
+        learning_rate_final=a.learning_rate_final,
         gamma=a.gamma,
         buffer_size=a.buffer_size,
         batch_size=a.batch_size,
@@ -61,196 +95,184 @@ def ddqn_config(cfg: MeloConfig) -> DDQNConfig:
     )
 
 
+def agent_class(cfg: MeloConfig) -> type[DoubleDQN]:
+    """The agent class of ``agent.learner``."""
+    return FullInformationDQN if cfg.agent.learner == "full_information" else DoubleDQN
+
+
+def make_train_env(cfg: MeloConfig) -> MeloVecEnv:
+    """The training simulator (full information for the ``full_information`` learner)."""
+    full = cfg.agent.learner == "full_information"
+    return MeloVecEnv(cfg.sim, cfg.env, seed=train_env_seed(cfg.train.seed), device=cfg.train.device, counterfactual=full)
+
+
+def make_melo_agent(cfg: MeloConfig, env: MeloVecEnv) -> DoubleDQN:
+    """A fresh agent of ``agent.learner`` for ``env``."""
+    return agent_class(cfg)(env.observation_size, env.num_actions, ddqn_config(cfg), device=cfg.train.device)
+
+
+def load_melo_agent(path: str | Path, cfg: MeloConfig) -> DoubleDQN:
+    """Load an agent saved by :func:`train_melo` (the class follows ``agent.learner``)."""
+    return agent_class(cfg).load(path, device=cfg.train.device)
+
+
+class MeloTraining(NamedTuple):
+    """What :func:`train_melo` returns.
+
+    Attributes:
+        agent: The trained agent.
+        history: One summary per training day (``day``, ``step``, ``epsilon``, ``mean_reward``, ``loss``,
+            ``seconds`` of wall-clock time and ``cpu_seconds`` of this process's CPU time, checkpoint included).
+        table: The regime table fitted on the training days (full information; None for the one-action learner: see
+            :func:`regime_table_of`).
+    """
+
+    agent: DoubleDQN
+    history: list[dict[str, float]]
+    table: RegimeTable | None
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped at a day's end on request, after writing a checkpoint.
+
+    Attributes:
+        days: Training days done (and in the checkpoint).
+        checkpoint: The checkpoint folder.
+    """
+
+    def __init__(self, days: int, checkpoint: Path) -> None:
+        super().__init__(f"training stopped after day {days}; checkpoint in {checkpoint}")
+        self.days, self.checkpoint = days, checkpoint
+
+
+def _write_checkpoint(
+    run_dir: Path, agent: DoubleDQN, env: MeloVecEnv, accumulator: TableAccumulator | None, history: list
+) -> Path:
+    """Replace ``run_dir/checkpoint`` with the agent (and its replay buffer), the simulator's snapshot, the table's
+    sums and the history so far: written beside it, then swapped in."""
+    staging, final, old = run_dir / f"{CHECKPOINT}.new", run_dir / CHECKPOINT, run_dir / f"{CHECKPOINT}.old"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    agent.save(staging / "agent.pt", training_state=True)
+    torch.save(env.state_dict(), staging / "env.pt")
+    if accumulator is not None:
+        torch.save(accumulator.state_dict(), staging / "table.pt")
+    atomic_write_text(staging / "history.json", json.dumps(history, indent=1))
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    logger.info("checkpoint after day %d in %s", len(history), final)
+    return final
+
+
+def _warm_start(agent: DoubleDQN, cfg: MeloConfig) -> None:
+    """Regress the Q-network onto the regime table's mean rewards, fitted on the first ``agent.warm_start_days``
+    training days (each action's target: the mean reward, in its cell, of the h the action leads to)."""
+    env = make_train_env(cfg)
+    accumulator = TableAccumulator(env, cfg)
+    obs, _ = env.reset(seed=train_env_seed(cfg.train.seed))
+    steps = cfg.agent.warm_start_days * cfg.sim.periods_per_day
+    stride = max(1, math.ceil(steps * env.num_envs / 200_000))  # keep about 200k observations
+    kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    action = torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
+    for step in range(steps):
+        state = env.state
+        if step % stride == 0:
+            kept.append((obs, accumulator.cells(state.belief), env.grid_index(env.holding_of_every_action(state))))
+        obs, _, _, _, info = env.step(action)
+        accumulator.add(state.belief, info["stats"])
+    observations, cells, columns = (torch.cat(x) for x in zip(*kept, strict=True))
+    targets = accumulator.mean_rewards()[cells].gather(1, columns).float()
+    generator = torch.Generator(device=agent.device).manual_seed(cfg.train.seed)
+    observations = observations.to(agent.device, torch.float32)
+    for _ in range(cfg.agent.warm_start_steps):
+        idx = torch.randint(0, observations.shape[0], (cfg.agent.batch_size,), generator=generator, device=agent.device)
+        loss = torch.nn.functional.mse_loss(agent.q(observations[idx]), targets[idx])
+        agent.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        agent.optimizer.step()
+    agent.q_target.load_state_dict(agent.q.state_dict())
+    logger.info("warm start from the regime table of %d days:\n%s", cfg.agent.warm_start_days, accumulator.table().markdown())
+
+
 def train_melo(
-    cfg: MeloConfig, callback: Callable[[dict[str, float]], None] | None = None
-) -> tuple[DoubleDQN, list[dict[str, float]]]:
-    """Train a Double DQN holding-period policy on simulated days.
+    cfg: MeloConfig,
+    callback: Callable[[dict[str, float]], None] | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> MeloTraining:
+    """Train the holding-period agent on simulated days.
 
     Args:
         cfg: The ``melo`` config section.
-        callback: Called after each simulated day with its summary (see :meth:`DoubleDQN.learn`).
+        callback: Called after each training day with its summary (``day``, ``days``, ``step``, ``epsilon``,
+            ``mean_reward``, ``loss``, ``seconds``, ``cpu_seconds``, ``steps_per_second``).
+        run_dir: Where ``checkpoint/`` is written every ``train.checkpoint_every_days`` days (None: no checkpoints).
+        resume: Continue from ``run_dir/checkpoint`` (exactly: same agent, replay, simulator and table sums).
+        should_stop: Checked after each day; when it returns True a checkpoint is written and
+            :class:`TrainingInterrupted` raised.
 
     Returns:
-        The trained agent and the per-day training summaries.
+        :class:`MeloTraining` (agent, per-day history, regime table).
+
+    Raises:
+        ConfigError: ``resume`` without a checkpoint in ``run_dir``.
+        TrainingInterrupted: ``should_stop`` asked to stop (the checkpoint is written first).
     """
-    env = MeloVecEnv(cfg.sim, cfg.env, seed=train_env_seed(cfg.train.seed), device=cfg.train.device)
-    agent = DoubleDQN(env.observation_size, env.num_actions, ddqn_config(cfg), device=cfg.train.device)
-    history = agent.learn(env, seed=train_env_seed(cfg.train.seed), callback=callback)
-    return agent, history
+    full = cfg.agent.learner == "full_information"
+    env = make_train_env(cfg)
+    accumulator = TableAccumulator(env, cfg) if full else None
+    day_steps, total_days = cfg.sim.periods_per_day, cfg.train.days
+    run = Path(run_dir) if run_dir is not None else None
+    history: list[dict[str, float]] = []
+    if resume:
+        checkpoint = run / CHECKPOINT if run is not None else None
+        if checkpoint is None or not (checkpoint / "agent.pt").is_file():
+            raise ConfigError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT}/agent.pt missing)")
+        agent = load_melo_agent(checkpoint / "agent.pt", cfg)
+        env.load_state_dict(torch.load(checkpoint / "env.pt", map_location="cpu", weights_only=True))
+        if accumulator is not None:
+            accumulator.load_state_dict(torch.load(checkpoint / "table.pt", map_location="cpu", weights_only=True))
+        history = json.loads((checkpoint / "history.json").read_text())
+        logger.info("resuming after day %d of %d", agent.num_steps // day_steps, total_days)
+    else:
+        agent = make_melo_agent(cfg, env)
+        if full and cfg.agent.warm_start_days > 0:
+            _warm_start(agent, cfg)
+    learn_env: Any = TableRecordingEnv(env, accumulator) if accumulator is not None else env
+    every = cfg.train.checkpoint_every_days
+    clock = [time.perf_counter(), time.process_time()]
 
-
-class _Totals:
-    """Share-weighted accumulators over periods (tensors, one entry per evaluated column)."""
-
-    def __init__(self, n: int, device: torch.device) -> None:
-        z = lambda: torch.zeros(n, dtype=torch.float64, device=device)  # noqa: E731
-        self.submitted, self.filled, self.uninformed, self.cost_1s, self.cost_5s = z(), z(), z(), z(), z()
-
-    def add(self, s: PeriodStats) -> None:
-        self.submitted += s.submitted.double().sum(0)
-        self.filled += s.filled.double().sum(0)
-        self.uninformed += s.uninformed_fills.double().sum(0)
-        self.cost_1s += s.cost_1s.double().sum(0)
-        self.cost_5s += s.cost_5s.double().sum(0)
-
-    def summary(self, i: int, horizon: str) -> dict[str, float]:
-        n = max(float(self.uninformed[i]), 1.0)
-        m1, m5 = float(self.cost_1s[i]) / n, float(self.cost_5s[i]) / n
-        return {
-            "fill_rate": float(self.filled[i]) / max(float(self.submitted[i]), 1.0),
-            "markout_bps": m1 if horizon == "1s" else m5,
-            "markout_1s_bps": m1,
-            "markout_5s_bps": m5,
-            "filled": float(self.filled[i]),
-            "submitted": float(self.submitted[i]),
-        }
-
-
-def _objective(cfg: MeloConfig, fill_rate: Tensor, markout: Tensor) -> Tensor:
-    e = cfg.env
-    return -e.reward_lambda * markout / e.markout_scale_bps + (1.0 - e.reward_lambda) * fill_rate / e.fill_rate_scale
-
-
-@torch.no_grad()
-def evaluate_melo(
-    policy: DoubleDQN | Policy, cfg: MeloConfig, days: int | None = None, seed: int | None = None
-) -> dict[str, Any]:
-    """Evaluate a holding-period policy on fresh simulated days against every static h and an oracle.
-
-    Every policy sees the same order flow (common random numbers): the agent's h, each static h on
-    ``evaluate.static_grid_ms``, the legacy h and the oracle, which picks, per period and symbol, the grid
-    h with the best objective ``-lambda * markout / markout_scale + (1 - lambda) * fill_rate / fill_rate_scale``
-    in hindsight.
-
-    Args:
-        policy: A :class:`DoubleDQN` (acted greedily) or a function from observations to actions.
-        cfg: The ``melo`` config section.
-        days: Simulated days (default ``evaluate.days``).
-        seed: Evaluation seed (default ``evaluate.seed``); the simulator uses ``2 * seed + 1``.
-
-    Returns:
-        A JSON-ready dict with ``agent``, ``static`` (h in ms -> metrics), ``oracle``, ``legacy_10ms``
-        (each with ``fill_rate`` and ``markout_bps``, share-weighted), ``best_static_ms`` and ``targets``.
-    """
-    days = cfg.evaluate.days if days is None else days
-    seed = cfg.evaluate.seed if seed is None else seed
-    grid = list(cfg.evaluate.static_grid_ms)
-    env = MeloVecEnv(
-        cfg.sim, cfg.env, seed=eval_env_seed(seed), device=cfg.train.device, extra_holding_ms=[*grid, cfg.evaluate.legacy_ms]
-    )
-    act: Policy = (lambda o: policy.act(o, 0.0)) if isinstance(policy, DoubleDQN) else policy
-    G = len(grid)
-    totals = _Totals(2 + G + 1, env.device)  # agent, baseline, grid..., legacy
-    oracle = _Totals(1, env.device)
-    horizon = cfg.env.reward_markout
-    h_sum = torch.zeros(3, dtype=torch.float64, device=env.device)
-    h_cnt = torch.zeros(3, dtype=torch.float64, device=env.device)
-    reward_sum = torch.zeros((), dtype=torch.float64, device=env.device)
-    obs, _ = env.reset()
-    steps = days * cfg.sim.periods_per_day
-    for _ in range(steps):
-        obs, reward, _, _, info = env.step(act(obs))
-        s: PeriodStats = info["stats"]
-        totals.add(s)
-        mo = s.markout_1s if horizon == "1s" else s.markout_5s
-        best = _objective(cfg, s.fill_rate[:, 2 : 2 + G], mo[:, 2 : 2 + G]).argmax(1, keepdim=True) + 2
-        oracle.add(PeriodStats(*(x.gather(1, best) for x in s)))
-        regime = info["regime"]
-        h_sum.index_add_(0, regime, info["h_ms"].double())
-        h_cnt.index_add_(0, regime, torch.ones_like(info["h_ms"], dtype=torch.float64))
-        reward_sum += reward.double().mean()
-
-    agent = totals.summary(0, horizon)
-    static = {f"{h:g}": totals.summary(2 + k, horizon) for k, h in enumerate(grid)}
-    legacy = totals.summary(2 + G, horizon)
-    scores = {k: float(_objective(cfg, torch.tensor(v["fill_rate"]), torch.tensor(v["markout_bps"]))) for k, v in static.items()}
-    best_key = max(scores, key=scores.__getitem__)
-    best = static[best_key]
-    agent_score = float(_objective(cfg, torch.tensor(agent["fill_rate"]), torch.tensor(agent["markout_bps"])))
-
-    def rel(a: float, b: float) -> float:
-        return (a - b) / abs(b) if b != 0 else float("nan")
-
-    result: dict[str, Any] = {
-        "agent": agent | {"objective": agent_score, "mean_reward": float(reward_sum) / steps},
-        "static": {k: v | {"objective": scores[k]} for k, v in static.items()},
-        "oracle": oracle.summary(0, horizon),
-        "legacy_10ms": legacy | {"holding_ms": cfg.evaluate.legacy_ms},
-        "best_static_ms": float(best_key),
-        "agent_mean_h_ms_by_regime": {
-            name: float(h_sum[i] / h_cnt[i]) if float(h_cnt[i]) > 0 else None
-            for i, name in enumerate(("calm", "normal", "volatile"))
-        },
-        "targets": {
-            "fill_rate_vs_best_static": agent["fill_rate"] - best["fill_rate"],
-            "markout_vs_best_static_bps": agent["markout_bps"] - best["markout_bps"],
-            "pareto_dominates_best_static": agent["fill_rate"] > best["fill_rate"] and agent["markout_bps"] < best["markout_bps"],
-            "objective_vs_best_static": agent_score - scores[best_key],
-            "statics_dominated_by_agent": [
-                float(k)
-                for k, v in static.items()
-                if agent["fill_rate"] > v["fill_rate"] and agent["markout_bps"] < v["markout_bps"]
-            ],
-            "statics_dominating_agent": [
-                float(k)
-                for k, v in static.items()
-                if v["fill_rate"] > agent["fill_rate"] and v["markout_bps"] < agent["markout_bps"]
-            ],
-            "fill_rate_gain_vs_legacy": rel(agent["fill_rate"], legacy["fill_rate"]),
-            "markout_cost_reduction_vs_legacy": -rel(agent["markout_bps"], legacy["markout_bps"]),
-            "meets_legacy_target": rel(agent["fill_rate"], legacy["fill_rate"]) >= 0.20
-            and -rel(agent["markout_bps"], legacy["markout_bps"]) >= 0.11,
-        },
-        "markout_horizon": horizon,
-        "markout_sign": "cost in bps from the uninformed orders' side: positive = price moved against them",
-        "days": days,
-        "seed": seed,
-        "symbol_periods": steps * env.num_envs,
-    }
-    return result
-
-
-def plot_pareto(result: dict[str, Any], path: str | Path) -> Path:
-    """Write the Pareto plot (fill rate against markout cost) of an :func:`evaluate_melo` result to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from finrl_lite.io import atomic_path
-
-    static = result["static"]
-    hs = sorted(static, key=float)
-    xs = [static[h]["markout_bps"] for h in hs]
-    ys = [static[h]["fill_rate"] for h in hs]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.plot(xs, ys, "o-", color="0.5", label="static h (ms)")
-    for h, x, y in zip(hs, xs, ys, strict=False):
-        ax.annotate(h, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    pts = sorted(zip(xs, ys, strict=False))
-    frontier, best_y = [], -1.0
-    for x, y in pts:  # lower cost and higher fill rate is better
-        if y > best_y:
-            frontier.append((x, y))
-            best_y = y
-    if frontier:
-        fx, fy = zip(*frontier, strict=False)
-        ax.step(fx, fy, where="post", color="tab:blue", alpha=0.5, label="static Pareto frontier")
-    for key, marker, color, label in (
-        ("agent", "*", "tab:red", "Double DQN agent"),
-        ("oracle", "D", "tab:green", "oracle (hindsight)"),
-        ("legacy_10ms", "s", "black", "legacy 10 ms"),
-    ):
-        ax.scatter(
-            [result[key]["markout_bps"]], [result[key]["fill_rate"]], marker=marker, s=120, color=color, label=label, zorder=3
+    def on_day(summary: dict[str, float]) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        day = int(summary["step"]) // day_steps
+        seconds, cpu_seconds = now - clock[0], cpu - clock[1]
+        clock[0], clock[1] = now, cpu
+        entry = {"day": float(day), "days": float(total_days), **summary, "seconds": seconds, "cpu_seconds": cpu_seconds}
+        entry["steps_per_second"] = day_steps * env.num_envs / max(seconds, 1e-9)
+        history.append(entry)
+        logger.info(
+            "day %d/%d mean reward %+.4f loss %.4f (%.1f s)", day, total_days, summary["mean_reward"], summary["loss"], seconds
         )
-    ax.set_xlabel(f"markout cost ({result.get('markout_horizon', '1s')}, bps; lower is better)")
-    ax.set_ylabel("fill rate (higher is better)")
-    ax.set_title("Dynamic M-ELO: fill rate vs markout cost")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+        if callback is not None:
+            callback(entry)
+        stop = should_stop is not None and should_stop()
+        if run is not None and ((every and day % every == 0) or stop):
+            path = _write_checkpoint(run, agent, env, accumulator, history)
+            if stop:
+                raise TrainingInterrupted(day, path)
+
+    remaining = total_days * day_steps - agent.num_steps
+    if remaining > 0:
+        agent.learn(learn_env, seed=train_env_seed(cfg.train.seed), callback=on_day, total_steps=remaining)
+    return MeloTraining(agent, history, accumulator.table() if accumulator is not None else None)
+
+
+def regime_table_of(cfg: MeloConfig) -> RegimeTable:
+    """The regime table of ``cfg``'s training days, fitted by a pass over them (what a full-information training
+    returns for free; a one-action training, whose simulator matches no grid, does not fit it)."""
+    logger.info("fitting the regime table on the %d training days", cfg.train.days)
+    return fit_regime_table(cfg, train_env_seed(cfg.train.seed), cfg.train.days)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -14,12 +13,16 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "tutorials" / "03_melo.ipynb"
 
 @pytest.mark.slow
 def test_tutorial_executes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MELO_TUTORIAL_DAYS", "1")
-    monkeypatch.setenv("MELO_TUTORIAL_ENVS", "1")
-    monkeypatch.setenv("MELO_TUTORIAL_PERIODS", "40")
+    for name, value in (("DAYS", "1"), ("ENVS", "1"), ("PERIODS", "40"), ("EVAL_DAYS", "2")):
+        monkeypatch.setenv(f"MELO_TUTORIAL_{name}", value)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}})
     client.execute()
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "best static" in outputs and "mean reward per day" in outputs
-    assert os.environ["MELO_TUTORIAL_DAYS"] == "1"
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs) + "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
+    for phrase in ("regime of the period just seen", "mean reward per day", "previous regime", "frontier gap per day"):
+        assert phrase in text, phrase
+    assert "best static on the evaluation days" in text and "hindsight" in text and "published one-action" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -86,11 +86,11 @@ def test_best_static_holding_period_differs_between_regimes() -> None:
     assert calm_best < volatile_best, best
 
 
-@pytest.mark.parametrize("mode", ["period", "share_weighted"])
+@pytest.mark.parametrize("mode", ["published", "share_weighted", "pooled"])
 @pytest.mark.parametrize("noise", [False, True])
 def test_reward_is_exactly_zero_when_h_equals_h0(mode: str, noise: bool) -> None:
     env_cfg = MeloEnvConfig(
-        h_init_ms=1.5, baseline_h_ms=1.5, reward_markout_mode=mode, reward_background_noise=noise, instability_threshold=None
+        h_init_ms=1.5, baseline_h_ms=1.5, reward_mode=mode, reward_background_noise=noise, instability_threshold=None
     )
     env = MeloVecEnv(MeloSimConfig(num_envs=16), env_cfg, seed=3)
     env.reset()

@@ -66,6 +66,8 @@ class DDQNConfig:
     """Hidden layer widths of the Q-network (ReLU MLP)."""
     learning_rate: float = 5e-4
     """Adam learning rate."""
+    learning_rate_final: float | None = None
+    """Learning rate at the end of the schedule horizon, reached linearly from ``learning_rate``; None keeps it constant."""
     gamma: float = 0.99
     """Discount factor."""
     buffer_size: int = 100_000
@@ -250,11 +252,26 @@ class DoubleDQN:
 
     # ------------------------------------------------------------------ learning
 
-    def update(self, batch: ReplayBatch) -> Tensor:
-        """One gradient step on a batch; returns the loss (a tensor, no host sync)."""
+    def loss(self, batch: ReplayBatch) -> Tensor:
+        """The TD loss of a batch against the Double DQN targets (Huber or mean squared error)."""
         y = double_dqn_targets(self.q, self.q_target, batch, self.cfg.gamma)
         q = self.q(batch.obs).gather(1, batch.action.unsqueeze(1)).squeeze(1)
-        loss = nn.functional.smooth_l1_loss(q, y) if self.cfg.huber else nn.functional.mse_loss(q, y)
+        return nn.functional.smooth_l1_loss(q, y) if self.cfg.huber else nn.functional.mse_loss(q, y)
+
+    def learning_rate(self) -> float:
+        """Learning rate of the next gradient step (the global step on the current schedule)."""
+        cfg = self.cfg
+        if cfg.learning_rate_final is None:
+            return cfg.learning_rate
+        frac = min(1.0, self.num_steps / max(self.horizon or cfg.total_steps, 1))
+        return cfg.learning_rate + frac * (cfg.learning_rate_final - cfg.learning_rate)
+
+    def update(self, batch: ReplayBatch) -> Tensor:
+        """One gradient step on a batch; returns the loss (a tensor, no host sync)."""
+        if self.cfg.learning_rate_final is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate()
+        loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm)
@@ -269,6 +286,16 @@ class DoubleDQN:
         """Polyak update ``target <- tau * online + (1 - tau) * target`` (hard copy when tau is 1)."""
         for p_t, p in zip(self.q_target.parameters(), self.q.parameters(), strict=False):
             p_t.lerp_(p, self.cfg.tau)
+
+    def _empty_buffer(self) -> Any:
+        """A new replay buffer (subclasses that store more per transition override it with :meth:`_remember`)."""
+        return ReplayBuffer(self.cfg.buffer_size, self.obs_size, self.device)
+
+    def _remember(
+        self, env: TorchVecEnv, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor, terminated: Tensor, info: dict
+    ) -> None:
+        """Store one batched step's transitions (``next_obs`` is the final observation where truncated)."""
+        self.buffer.add(obs, action, reward, next_obs, terminated)
 
     def learn(
         self,
@@ -308,7 +335,7 @@ class DoubleDQN:
             )
         self.horizon = self.num_steps + (cfg.total_steps if total_steps is None else total_steps)
         if self.buffer is None:
-            self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_size, self.device)
+            self.buffer = self._empty_buffer()
         if self._obs is None:
             obs, _ = env.reset(seed=seed)
             self._obs = obs.to(self.device, torch.float32)
@@ -323,7 +350,7 @@ class DoubleDQN:
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.to(self.device, torch.float32)
                 boot_obs = torch.where(truncated.unsqueeze(1), info["final_obs"].to(next_obs), next_obs)
-                self.buffer.add(obs, action, reward, boot_obs, terminated)
+                self._remember(env, obs, action, reward, boot_obs, terminated, info)
                 reward_sum = reward_sum + reward.float().mean()
                 self._obs = next_obs
                 self.num_steps += 1
@@ -400,6 +427,6 @@ class DoubleDQN:
         if "training_state" in payload:
             state = payload["training_state"]
             agent._obs = state["obs"].to(agent.device)
-            agent.buffer = ReplayBuffer(agent.cfg.buffer_size, agent.obs_size, agent.device)
+            agent.buffer = agent._empty_buffer()
             agent.buffer.load_state_dict(state["buffer"])
         return agent

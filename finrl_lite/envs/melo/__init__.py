@@ -4,11 +4,14 @@ Public names are imported lazily, so ``import finrl_lite.envs.melo.config`` stay
 
 * :mod:`~finrl_lite.envs.melo.calibration`: midpoint-process constants fitted on LOBSTER data.
 * :mod:`~finrl_lite.envs.melo.simulator`: order flow and matching, one 30-second period at a time.
-* :mod:`~finrl_lite.envs.melo.env`: :class:`MeloVecEnv` (a ``TorchVecEnv`` with discrete actions).
+* :mod:`~finrl_lite.envs.melo.regime`: the Bayes filter of the hidden regime from the move counts.
+* :mod:`~finrl_lite.envs.melo.env`: :class:`MeloVecEnv` (a ``TorchVecEnv`` with discrete actions: +-delta steps
+  or the holding period itself; one action's outcome per step, or every action's with ``counterfactual=True``).
 * :mod:`~finrl_lite.envs.melo.registration`: :func:`register_melo` (``finrl_lite/Melo-v0`` through the
   shared gymnasium adapters of :mod:`finrl_lite.envs.adapters`).
 
-The Double DQN training and the evaluation against static holding periods are in :mod:`finrl_lite.train.melo`.
+Training (:mod:`finrl_lite.train.melo`), the regime table (:mod:`finrl_lite.train.melo_table`) and the evaluation
+against static holding periods (:mod:`finrl_lite.train.melo_eval`) live in ``finrl_lite.train``.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ class SimTables(NamedTuple):
         informed_lead_s: ``[3]`` mean lead time (seconds), per regime.
         u_shape: ``[2]`` U-shape coefficients ``(c0, c1)``.
         switch_prob: ``[]`` regime redraw probability per period.
+        symbol: ``[B]`` index of the row's symbol in the calibration.
     """
 
     moves_per_period: Tensor
@@ -93,6 +94,7 @@ class SimTables(NamedTuple):
     informed_lead_s: Tensor
     u_shape: Tensor
     switch_prob: Tensor
+    symbol: Tensor
 
 
 class PeriodFlow(NamedTuple):
@@ -170,7 +172,8 @@ def make_tables(
     """Build the per-row constant tables; row ``r`` simulates symbol ``r % num_symbols`` (cycling the calibration)."""
     dtype = torch.float32 if sim.dtype == "float32" else torch.float64
     syms = calibration.symbols
-    sym_of_row = [syms[(r % sim.num_symbols) % len(syms)] for r in range(num_rows)]
+    index_of_row = [(r % sim.num_symbols) % len(syms) for r in range(num_rows)]
+    sym_of_row = [syms[i] for i in index_of_row]
 
     def t(values: object) -> Tensor:
         return torch.as_tensor(values, dtype=dtype, device=device)
@@ -188,6 +191,7 @@ def make_tables(
         informed_lead_s=t([x / 1000.0 for x in sim.informed_lead_ms]),
         u_shape=t(calibration.u_shape),
         switch_prob=t(calibration.regime_switch_prob),
+        symbol=torch.tensor(index_of_row, dtype=torch.int64, device=device),
     )
 
 

@@ -18,11 +18,12 @@ agent class) plus one entry::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from finrl_lite.agents.hyperparameters import NATIVE_PPO, SB3_A2C, SB3_OFF_POLICY, SB3_PPO, Hyperparameter
 from finrl_lite.errors import ConfigError
 from finrl_lite.registry import Registry, Target, resolve
 
@@ -41,6 +42,8 @@ class AgentBackend:
             environment from ``agent.params`` (which it checks, naming the allowed keys).
         file_name: the model's file (or folder) name inside a saved agent directory.
         description: one line for messages and docs.
+        hyperparameters: ``agent.algo`` value -> the hyper-parameters its agents can change while they train
+            (``set_hyperparameters``; what population-based training mutates), with their valid ranges.
     """
 
     name: str
@@ -48,6 +51,7 @@ class AgentBackend:
     build: Target
     file_name: str
     description: str = ""
+    hyperparameters: Mapping[str, Mapping[str, Hyperparameter]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.algos:
@@ -55,6 +59,10 @@ class AgentBackend:
         if not self.file_name or Path(self.file_name).name != self.file_name:
             raise ConfigError(f"agent backend '{self.name}': file_name must be a plain file name, got {self.file_name!r}")
         object.__setattr__(self, "algos", MappingProxyType(dict(self.algos)))
+        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(self.hyperparameters)))
+        unknown = sorted(set(self.hyperparameters) - set(self.algos))
+        if unknown:
+            raise ConfigError(f"agent backend '{self.name}' declares hyperparameters of undeclared algorithms {unknown}")
 
     def make(self, algo: str, env: Any, params: Mapping[str, Any], seed: int = 0) -> Any:
         """A new agent of ``algo`` on ``env`` (the implementation is imported now)."""
@@ -68,6 +76,10 @@ class AgentBackend:
                 f"agent.algo '{algo}' is not available on backend '{self.name}'; choose one of {', '.join(self.algos)}"
             )
         return resolve(self.algos[algo])
+
+    def tunable(self, algo: str) -> Mapping[str, Hyperparameter]:
+        """The hyper-parameters agents of ``algo`` can change while they train (empty: none)."""
+        return self.hyperparameters.get(algo, MappingProxyType({}))
 
 
 _SB3_AGENT = "finrl_lite.agents.sb3.agent:SB3Agent"
@@ -85,6 +97,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
             build="finrl_lite.agents.native.build:build_native_agent",
             file_name="model.pt",
             description="on-device torch agents that read the batched environment's tensors directly",
+            hyperparameters={"ppo": NATIVE_PPO},
         ),
         AgentBackend(
             name="sb3",
@@ -92,6 +105,11 @@ BACKENDS: Registry[AgentBackend] = Registry(
             build=_SB3_AGENT,
             file_name="model.zip",
             description="stable-baselines3 algorithms through the SB3 vector-env adapter",
+            hyperparameters={
+                "ppo": SB3_PPO,
+                "a2c": SB3_A2C,
+                **dict.fromkeys(("ddpg", "td3", "sac", "dqn", "ddqn"), SB3_OFF_POLICY),
+            },
         ),
         AgentBackend(
             name="rllib",

@@ -22,6 +22,7 @@ import logging
 import pickle
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ from gymnasium import spaces
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import FloatSchedule
 
+from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.base import ProgressCallback, TrainProgress
+from finrl_lite.agents.hyperparameters import check_hyperparameters as check_tunable
 from finrl_lite.agents.sb3.double_dqn import DoubleDQN
 from finrl_lite.envs.adapters import SB3VecEnv
 from finrl_lite.envs.discrete_actions import DiscreteTradeActions, discrete_to_box
@@ -159,6 +163,25 @@ class SB3Agent:
         sb3_callback = _ProgressAdapter(callback, total_timesteps) if callback is not None else None
         self.model.learn(total_timesteps, callback=sb3_callback, reset_num_timesteps=False)
         return self
+
+    def set_hyperparameters(self, values: Mapping[str, float]) -> None:
+        """Change the hyper-parameters the sb3 backend declares for this algorithm (``BACKENDS``) from the next
+        :meth:`learn` call on: the learning-rate and clip-range schedules become constants of the new values, and
+        ``gamma`` / ``gae_lambda`` reach the rollout or replay buffer too. Weights and optimizer moments are kept."""
+        checked = check_tunable(BACKENDS.get("sb3").tunable(self.algo), values, f"sb3 {self.algo}")
+        model = self.model
+        for name, value in checked.items():
+            if name == "learning_rate":
+                model.learning_rate = value
+                model.lr_schedule = FloatSchedule(value)
+            elif name == "clip_range":
+                model.clip_range = FloatSchedule(value)
+            else:
+                setattr(model, name, value)
+            for buffer in (getattr(model, "rollout_buffer", None), getattr(model, "replay_buffer", None)):
+                if name in ("gamma", "gae_lambda") and hasattr(buffer, name):
+                    setattr(buffer, name, value)
+        self.params.update(checked)
 
     def predict(self, obs: Any, deterministic: bool = True) -> Any:
         """Box actions ``[B, N]`` for observations ``[B, D]`` (numpy or torch in, same type out)."""

@@ -13,6 +13,10 @@ agent class) plus one entry::
         build="mypkg.agent:MyAgent",            # called as build(algo, env, params, seed=seed)
         file_name="model.pt",
     ))
+
+:data:`COMPOSITE_AGENTS` lists the saved agents composed of other saved agents (the ensemble policies of
+:mod:`finrl_lite.agents.ensemble`): :func:`~finrl_lite.agents.factory.load_agent` reads them, a config cannot
+name them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from finrl_lite.agents.hyperparameters import NATIVE_PPO, SB3_A2C, SB3_OFF_POLIC
 from finrl_lite.errors import ConfigError
 from finrl_lite.registry import Registry, Target, resolve
 
-__all__ = ["AgentBackend", "BACKENDS"]
+__all__ = ["AgentBackend", "BACKENDS", "COMPOSITE_AGENTS", "CompositeAgent"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class AgentBackend:
         description: one line for messages and docs.
         hyperparameters: ``agent.algo`` value -> the hyper-parameters its agents can change while they train
             (``set_hyperparameters``; what population-based training mutates), with their valid ranges.
+        discrete_algos: the algorithms whose ``predict`` returns the Box action of a discrete choice
+            (:mod:`finrl_lite.envs.discrete_actions`: hold, or buy / sell ``hmax`` shares of one ticker); an
+            ensemble can take a majority vote over those.
     """
 
     name: str
@@ -52,17 +59,22 @@ class AgentBackend:
     file_name: str
     description: str = ""
     hyperparameters: Mapping[str, Mapping[str, Hyperparameter]] = field(default_factory=dict)
+    discrete_algos: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.algos:
             raise ConfigError(f"agent backend '{self.name}' declares no algorithm")
         if not self.file_name or Path(self.file_name).name != self.file_name:
             raise ConfigError(f"agent backend '{self.name}': file_name must be a plain file name, got {self.file_name!r}")
+        unknown = set(self.discrete_algos) - set(self.algos)
+        if unknown:
+            raise ConfigError(f"agent backend '{self.name}': discrete_algos {sorted(unknown)} are not among its algos")
         object.__setattr__(self, "algos", MappingProxyType(dict(self.algos)))
         object.__setattr__(self, "hyperparameters", MappingProxyType(dict(self.hyperparameters)))
-        unknown = sorted(set(self.hyperparameters) - set(self.algos))
-        if unknown:
-            raise ConfigError(f"agent backend '{self.name}' declares hyperparameters of undeclared algorithms {unknown}")
+        undeclared = sorted(set(self.hyperparameters) - set(self.algos))
+        if undeclared:
+            raise ConfigError(f"agent backend '{self.name}': hyperparameters of {undeclared}, which are not among its algos")
+        object.__setattr__(self, "discrete_algos", frozenset(self.discrete_algos))
 
     def make(self, algo: str, env: Any, params: Mapping[str, Any], seed: int = 0) -> Any:
         """A new agent of ``algo`` on ``env`` (the implementation is imported now)."""
@@ -98,6 +110,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
             file_name="model.pt",
             description="on-device torch agents that read the batched environment's tensors directly",
             hyperparameters={"ppo": NATIVE_PPO},
+            discrete_algos=frozenset({"ddqn"}),
         ),
         AgentBackend(
             name="sb3",
@@ -110,6 +123,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
                 "a2c": SB3_A2C,
                 **dict.fromkeys(("ddpg", "td3", "sac", "dqn", "ddqn"), SB3_OFF_POLICY),
             },
+            discrete_algos=frozenset({"dqn", "ddqn"}),
         ),
         AgentBackend(
             name="rllib",
@@ -117,7 +131,44 @@ BACKENDS: Registry[AgentBackend] = Registry(
             build=_RLLIB_AGENT,
             file_name="model",
             description="Ray RLlib (new API stack); needs the rllib extra",
+            discrete_algos=frozenset({"dqn"}),
         ),
     ],
 )
 """Every agent backend, by name."""
+
+
+@dataclass(frozen=True)
+class CompositeAgent:
+    """A kind of saved agent composed of other saved agents (an ensemble), which :func:`~finrl_lite.agents.factory.load_agent`
+    reads but ``agent.backend`` cannot name: it is assembled from trained agents, not built from one config.
+
+    Attributes:
+        name: the ``composite`` value in the saved directory's ``agent.json``.
+        agent_class: the class (import path or class); its classmethod ``load(path, env=)`` restores a saved one.
+        file_name: the file its ``save`` writes inside the saved agent directory (its members go beside it).
+        description: one line for messages and docs.
+    """
+
+    name: str
+    agent_class: Target
+    file_name: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.file_name or Path(self.file_name).name != self.file_name:
+            raise ConfigError(f"composite agent '{self.name}': file_name must be a plain file name, got {self.file_name!r}")
+
+
+COMPOSITE_AGENTS: Registry[CompositeAgent] = Registry(
+    "composite agent",
+    [
+        CompositeAgent(
+            name="ensemble",
+            agent_class="finrl_lite.agents.ensemble:EnsembleAgent",
+            file_name="ensemble.json",
+            description="pick-best, mean-action or majority-vote policy over trained agents",
+        )
+    ],
+)
+"""Every composite agent kind, by name (loader entries only: not ``agent.backend`` choices)."""

@@ -32,6 +32,7 @@ from finrl_lite.env_config import (
 )
 from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
+from finrl_lite.population_config import PopulationConfig
 from finrl_lite.registry import Registry, expected_values
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "AppConfig",
     "EnvConfig",
     "EnvConfigBase",
+    "PopulationConfig",
     "PortfolioEnvConfig",
     "ScalesConfig",
     "StockTradingEnvConfig",
@@ -249,6 +251,35 @@ class AppConfig(StrictModel):
     )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    population: PopulationConfig | None = Field(
+        None, description="Population-based training (`finrl-lite pbt`): scheduler, population, mutations, resources."
+    )
+
+    @model_validator(mode="after")
+    def _population_agent(self) -> AppConfig:
+        """Every mutated name is a hyper-parameter the agent can change while training, within its valid range;
+        a voting ensemble needs discrete-action agents."""
+        if self.population is None:
+            return self
+        backend = BACKENDS.get(self.agent.backend)
+        tunable = backend.tunable(self.agent.algo)
+        owner = f"agent {self.agent.backend} {self.agent.algo}"
+        if self.population.ensemble == "vote" and self.agent.algo not in backend.discrete_algos:
+            raise ValueError(f"population.ensemble: vote needs discrete-action agents; {owner} is continuous (use mean)")
+        for name, mutation in self.population.mutations.items():
+            if name not in tunable:
+                allowed = ", ".join(sorted(tunable)) or "none (population-based training cannot mutate this agent)"
+                raise ValueError(
+                    f"population.mutations.{name}: not a hyper-parameter {owner} can change during training; allowed: {allowed}"
+                )
+            spec = tunable[name]
+            outside = [v for v in mutation.candidates() if not spec.contains(v)]
+            if outside:
+                raise ValueError(
+                    f"population.mutations.{name}: {', '.join(map(str, outside))} outside the valid range "
+                    f"{spec.describe()} of {owner}'s {name}"
+                )
+        return self
 
 
 # ---------------------------------------------------------------------- loading
@@ -287,7 +318,7 @@ def _format_validation_error(origin: str, err: ValidationError, model: type[Base
         if e["type"] == "extra_forbidden":
             allowed = sorted(section.model_fields) if section is not None else []
             msg = f"unknown key; allowed keys here: {', '.join(allowed)}"
-        elif "input" in e and e["type"] not in ("missing",):
+        elif "input" in e and e["type"] not in ("missing",) and loc:  # a whole-config check names its fields itself
             msg = f"{msg} (got {e['input']!r})"
         if loc and section is not None and issubclass(section, EnvConfigBase):
             msg += _env_kind_note(section, loc[-1])

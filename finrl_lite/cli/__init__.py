@@ -19,12 +19,14 @@ def register_commands() -> None:
         return
     from finrl_lite.cli.data import data_app
     from finrl_lite.cli.melo import melo_app
+    from finrl_lite.cli.population import pbt
     from finrl_lite.cli.train import backtest, train
 
     app.add_typer(data_app, name="data")
     app.add_typer(melo_app, name="melo")
     app.command("train")(train)
     app.command("backtest")(backtest)
+    app.command("pbt")(pbt)
     _registered = True
 
 

@@ -30,7 +30,7 @@ import torch
 from finrl_lite.agents.base import Agent, TrainProgress
 from finrl_lite.agents.baselines import make_baseline
 from finrl_lite.agents.factory import load_agent, make_agent, save_agent
-from finrl_lite.config import AppConfig, dump_config, load_config
+from finrl_lite.config import AgentConfig, AppConfig, dump_config, load_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError
@@ -40,7 +40,18 @@ from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
 from finrl_lite.train.report import plot_curves, write_curves_csv
 
-__all__ = ["ProgressHook", "aggregate_metrics", "backtest_run", "baseline_curves", "evaluate_split", "train_run"]
+__all__ = [
+    "ProgressHook",
+    "aggregate_metrics",
+    "backtest_run",
+    "baseline_curves",
+    "evaluate_split",
+    "library_versions",
+    "report_split",
+    "restore_env",
+    "train_run",
+    "write_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +61,8 @@ ProgressHook = Callable[[int, TrainProgress], None]
 """Called with (seed, progress) after each training iteration; the CLI draws its progress bar from it."""
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
+    """Versions of finrl_lite, Python and the libraries a run's numbers depend on (for run.json)."""
     import gymnasium
     import numpy
     import pandas
@@ -109,7 +121,8 @@ def evaluate_split(
     return curves + (baselines if baselines is not None else baseline_curves(market, cfg))
 
 
-def _report_split(curves: list[EquityCurve], market: MarketData, directory: Path, split: str) -> dict[str, dict[str, float]]:
+def report_split(curves: list[EquityCurve], market: MarketData, directory: Path, split: str) -> dict[str, dict[str, float]]:
+    """Write ``equity_<split>.csv`` and ``report_<split>.png`` of ``curves`` into ``directory``; their metrics by name."""
     write_curves_csv(curves, directory / f"equity_{split}.csv")
     plot_curves(curves, directory / f"report_{split}.png", f"{split}: {market.date_range_text()}")
     return {c.name: c.metrics(market.interval, market.calendar) for c in curves}
@@ -134,7 +147,7 @@ def _train_seed(
         checkpoint = directory / "checkpoint"
         resuming = progress["steps"] > 0 and (checkpoint / "agent.json").is_file()
         if resuming:
-            _restore_env(train_env, checkpoint)
+            restore_env(train_env, checkpoint)
             agent = load_agent(checkpoint, env=train_env)
             logger.info("seed %d: resuming after %d steps", seed, _agent_steps(agent))
         else:
@@ -159,7 +172,7 @@ def _train_seed(
     metrics = {}
     for split in cfg.train.eval_splits:
         part = _split(market, split)
-        metrics[split] = _report_split(evaluate_split(agent, part, cfg, seed, baselines[split]), part, directory, split)
+        metrics[split] = report_split(evaluate_split(agent, part, cfg, seed, baselines[split]), part, directory, split)
     _write_json(directory / "metrics.json", metrics)
     return metrics
 
@@ -173,8 +186,7 @@ def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: 
     (``env.pt``), written beside it first, then swapped in: together they continue training exactly."""
     staging = directory / "checkpoint.new"
     shutil.rmtree(staging, ignore_errors=True)
-    save_agent(agent, cfg.agent, staging, training_state=True)
-    torch.save(env.state_dict(), staging / _ENV_SNAPSHOT)
+    write_checkpoint(agent, env, cfg.agent, staging)
     final = directory / "checkpoint"
     old = directory / "checkpoint.old"
     shutil.rmtree(old, ignore_errors=True)
@@ -186,7 +198,16 @@ def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: 
     logger.info("checkpoint at %d steps", steps)
 
 
-def _restore_env(env: Any, checkpoint: Path) -> None:
+def write_checkpoint(agent: Agent, env: Any, cfg: AgentConfig, directory: Path) -> Path:
+    """Write into ``directory`` what continuing training exactly needs: the agent with its training state and
+    ``env.pt``, the training environment's snapshot (:func:`restore_env` and ``load_agent`` read them back)."""
+    save_agent(agent, cfg, directory, training_state=True)
+    torch.save(env.state_dict(), directory / _ENV_SNAPSHOT)
+    return directory
+
+
+def restore_env(env: Any, checkpoint: Path) -> None:
+    """Load the training environment's snapshot of a checkpoint written by :func:`write_checkpoint` into ``env``."""
     path = checkpoint / _ENV_SNAPSHOT
     if not path.is_file():
         raise ConfigError(
@@ -224,7 +245,9 @@ def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = N
     out.mkdir(parents=True, exist_ok=True)
     market = prepare_data(cfg, use_cache=use_cache).market
     atomic_write_text(out / "config.yaml", dump_config(cfg))
-    _write_json(out / "run.json", {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": _versions()})
+    _write_json(
+        out / "run.json", {"seeds": cfg.train.seeds, "data_fingerprint": market.fingerprint(), "versions": library_versions()}
+    )
     baselines = {split: baseline_curves(market, cfg, split) for split in cfg.train.eval_splits}
     per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook, baselines) for seed in cfg.train.seeds}
     metrics = aggregate_metrics(per_seed)
@@ -241,8 +264,15 @@ def load_run_config(run_dir: str | Path) -> AppConfig:
 
 
 def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = True) -> dict[str, Any]:
-    """Evaluate every trained seed of a run, and the baselines, on ``split``; writes ``backtest_<split>/``."""
+    """Evaluate every trained seed of a run, and the baselines, on ``split``; writes ``backtest_<split>/``.
+
+    A population run (``finrl-lite pbt``) evaluates its top-k agents and their ensemble instead.
+    """
     run = Path(run_dir)
+    from finrl_lite.train import population  # imported here: it builds on this module
+
+    if population.is_population_run(run):
+        return population.backtest_population(run, split, use_cache=use_cache)
     cfg = load_run_config(run)
     market = prepare_data(cfg, use_cache=use_cache).market
     part = _split(market, split)
@@ -255,7 +285,7 @@ def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = Tru
             raise ConfigError(f"{run}: seed {seed} has no trained model; run `finrl-lite train --resume {run}` first")
         agent = load_agent(model_dir, env=None)
         curves = evaluate_split(agent, part, cfg, seed, baselines)
-        per_seed[seed] = {split: _report_split(curves, part, directory / f"seed_{seed}", split)}
+        per_seed[seed] = {split: report_split(curves, part, directory / f"seed_{seed}", split)}
     result = aggregate_metrics(per_seed)
     _write_json(directory / "backtest.json", result)
     _write_json(run / f"backtest_{split}.json", result)

@@ -257,13 +257,19 @@ class AppConfig(StrictModel):
 
     @model_validator(mode="after")
     def _population_agent(self) -> AppConfig:
-        """Every mutated name is a hyper-parameter the agent can change while training, within its valid range;
-        a voting ensemble needs discrete-action agents."""
+        """Every mutated name is a hyper-parameter the agent can change while training, within its valid range; a GPU
+        share per trial needs a GPU env; a voting ensemble needs discrete-action agents."""
         if self.population is None:
             return self
         backend = BACKENDS.get(self.agent.backend)
         tunable = backend.tunable(self.agent.algo)
         owner = f"agent {self.agent.backend} {self.agent.algo}"
+        gpu = self.population.resources_per_trial.gpu
+        if gpu > 0 and self.env.device == "cpu":
+            raise ValueError(
+                f"population.resources_per_trial.gpu is {gpu:g} but env.device is cpu: the GPU share would sit idle; "
+                "set env.device=cuda, or resources_per_trial.gpu=0"
+            )
         if self.population.ensemble == "vote" and self.agent.algo not in backend.discrete_algos:
             raise ValueError(f"population.ensemble: vote needs discrete-action agents; {owner} is continuous (use mean)")
         for name, mutation in self.population.mutations.items():

@@ -105,6 +105,11 @@ class PopulationConfig(_Strict):
     perturbation_interval: int = Field(
         20_000, ge=1, description="Environment steps a trial learns between two validation reports (and checkpoints)."
     )
+    synch: bool = Field(
+        False,
+        description="Synchronous PBT: trials wait for each other at every report and are ranked together (Ray's "
+        "synch=True); steadier for small populations. False: each trial is ranked when it reports.",
+    )
     quantile_fraction: float = Field(
         0.25, gt=0.0, le=0.5, description="Bottom fraction of trials that copy one of the top fraction."
     )

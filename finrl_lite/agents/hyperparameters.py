@@ -10,6 +10,7 @@ an exploited trial loads another trial's agent and applies its own new values wi
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ class Hyperparameter:
 
     def contains(self, value: float) -> bool:
         """Whether ``value`` is in the range (and whole, for an integer hyper-parameter)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
             return False
         if self.integer and value != int(value):
             return False

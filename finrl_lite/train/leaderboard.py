@@ -1,11 +1,12 @@
 """A population's leaderboard, Ray's log of its exploits, and the plot of its validation metric over time.
 
 The leaderboard comes from the reports the trials made (``history.jsonl``, written by the driver as they arrived):
-each row is one report of one trial. An exploited trial's first report after the exploit names its parent (the donor
-trial whose checkpoint it continued from) and the donor's step. Ray's PBT keeps its own log of the same events in the
-experiment folder, ``pbt_global.txt``: one JSON list per exploit, ``[target tag, donor tag, target iteration, donor
-iteration, donor config, new config]`` (``PopulationBasedTraining._log_config_on_step`` in Ray 2.60), where a tag
-starts with the trial's index (``"3_learning_rate=..."``); :func:`read_exploits` turns it into a table.
+each row is one report of one trial, less the reports of work an interruption lost (which the restarted trial
+redid). An exploited trial's first report after the exploit names its parent (the donor trial whose checkpoint it
+continued from) and the donor's step. Ray's PBT keeps its own log of the same events in the experiment folder,
+``pbt_global.txt``: one JSON list per exploit, ``[target tag, donor tag, target iteration, donor iteration, donor
+config, new config]`` (``PopulationBasedTraining._log_config_on_step`` in Ray 2.60), where a tag starts with the
+trial's index (``"3_learning_rate=..."``); :func:`read_exploits` turns it into a table.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from finrl_lite.train.metrics import METRIC_NAMES
 
 __all__ = ["leaderboard_frame", "plot_population", "read_exploits", "read_history"]
 
-_TRIAL_COLUMNS = ("parent_trial", "parent_env_steps", "node_id", "steps_per_second", "train_return", "time_total_s")
+_TRIAL_COLUMNS = (
+    "parent_trial",
+    "parent_env_steps",
+    "parent_checkpoint",
+    "checkpoint_id",
+    "node_id",
+    "steps_per_second",
+    "train_return",
+    "time_total_s",
+)
 
 
 def read_history(path: str | Path) -> pd.DataFrame:
@@ -46,10 +56,12 @@ def leaderboard_frame(history: pd.DataFrame, population: PopulationConfig, ranki
 
     Returns:
         Columns ``rank, trial_id, report, env_steps``, ``validation_<metric>`` (the ranking metric first), the
-        mutated hyper-parameters by name, ``parent_trial, parent_env_steps`` (the donor of an exploit, on the
-        trial's first report after it), ``node_id``, ``steps_per_second``, ``train_return``, ``time_total_s``.
+        mutated hyper-parameters by name, ``parent_trial, parent_env_steps, parent_checkpoint`` (the donor of an
+        exploit, on the trial's first report after it), ``checkpoint_id`` (``trial.json`` of Ray's checkpoint of the
+        report, until a later branch of the same trial overwrites it), ``node_id``, ``steps_per_second``,
+        ``train_return``, ``time_total_s``.
     """
-    frame = history.copy()
+    frame = _without_lost_branches(history)
     trials = list(ranking) + sorted(set(frame["trial_id"]) - set(ranking))
     order = {trial: i for i, trial in enumerate(trials)}
     frame["rank"] = [order[t] + 1 if t in ranking else np.nan for t in frame["trial_id"]]
@@ -64,8 +76,33 @@ def leaderboard_frame(history: pd.DataFrame, population: PopulationConfig, ranki
     for column in columns:
         if column not in frame:
             frame[column] = np.nan
-    frame["parent_trial"] = frame["parent_trial"].fillna("")
+    for column in ("parent_trial", "parent_checkpoint", "checkpoint_id"):
+        frame[column] = frame[column].fillna("")
     return frame[columns].reset_index(drop=True)
+
+
+def _without_lost_branches(history: pd.DataFrame) -> pd.DataFrame:
+    """The reports minus those of work a restart discarded.
+
+    A trial's run that started new, or from the trial's own checkpoint C (``started_from``), after the trial had
+    reported past that point (an interruption or a failure between a report and the experiment's saved state)
+    redoes that work: the trial's earlier reports after C (all of them, for a new start) are dropped. A run that
+    started from another trial's checkpoint (an exploit) keeps the trial's history before it.
+    """
+    if "started_from" not in history:
+        return history.copy()
+    kept: dict[str, list[int]] = {}
+    for index, row in zip(history.index, history.itertuples(index=False), strict=True):
+        rows = kept.setdefault(row.trial_id, [])
+        start = row.started_from if isinstance(row.started_from, str) else ""
+        if start == "new":
+            rows.clear()
+        elif start and not row.parent_trial:
+            ids = [history.at[i, "checkpoint_id"] for i in rows]
+            if start in ids:
+                del rows[ids.index(start) + 1 :]
+        rows.append(index)
+    return history.loc[sorted(i for rows in kept.values() for i in rows)].copy()
 
 
 def _read_text(location: str) -> str | None:

@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +151,8 @@ def run_trial(
         extra: Fields added to every report (the node it runs on).
 
     Reports hold ``env_steps``, ``validation_<metric>`` for every metric of :mod:`finrl_lite.train.metrics`,
-    ``hp_<name>`` of each mutated hyper-parameter, ``parent_trial`` / ``parent_env_steps`` (the donor of the
-    checkpoint this run started from when it is another trial's, on the first report after it; else "" / -1),
+    ``hp_<name>`` of each mutated hyper-parameter, ``checkpoint_id`` (of the checkpoint reported with it), where the
+    run started on its first report (:func:`_start_fields`: new, the trial's own checkpoint, or an exploit's donor),
     ``steps_per_second`` and ``train_return``.
     """
     cfg, market = setup.config, setup.market
@@ -160,41 +161,47 @@ def run_trial(
     seed = int(trial_config["seed"])
     train_env = make_env(cfg.env, _split(market, cfg.train.train_split), seed=seed)
     validation = _split(market, population.validation_split)
-    parent, parent_steps = "", -1
+    origin: dict[str, Any] = {}
     if checkpoint is not None:
         restore_env(train_env, checkpoint)
         agent = load_agent(checkpoint, env=train_env)
         origin = json.loads((checkpoint / TRIAL_FILE).read_text())
-        if origin["trial_id"] != trial_id:
-            parent, parent_steps = origin["trial_id"], int(origin["env_steps"])
-            logger.info("trial %s continues from trial %s at %d steps with %s", trial_id, parent, parent_steps, values)
         _tunable_agent(agent, cfg).set_hyperparameters(values)
     else:
         agent = make_agent(cfg.agent.model_copy(update={"params": {**cfg.agent.params, **values}}), train_env, seed=seed)
+    start = _start_fields(origin, trial_id)
+    if start["parent_trial"]:
+        logger.info(
+            "trial %s continues from trial %s at %d steps with %s",
+            trial_id,
+            start["parent_trial"],
+            start["parent_env_steps"],
+            values,
+        )
     total, interval = cfg.train.total_timesteps, population.perturbation_interval
     last_report = [int(getattr(agent, "num_timesteps", 0))]
-    lineage = [parent, parent_steps]
 
     def send(progress: TrainProgress) -> None:
         curve = run_agent(agent, validation, cfg.env, "agent")
         metrics = curve.metrics(validation.interval, validation.calendar)
+        checkpoint_id = uuid.uuid4().hex
         result: dict[str, Any] = {
             "env_steps": progress.steps,
             **{f"validation_{name}": value for name, value in metrics.items()},
             **{f"hp_{name}": value for name, value in values.items()},
-            "parent_trial": lineage[0],
-            "parent_env_steps": lineage[1],
+            **start,
+            "checkpoint_id": checkpoint_id,
             "steps_per_second": progress.steps_per_second,
             "train_return": progress.episode_return,
             **(extra or {}),
         }
-        lineage[:] = ["", -1]
+        start.update(_start_fields(None, trial_id))  # only the first report of this run says where it started
         last_report[0] = progress.steps
         with tempfile.TemporaryDirectory(prefix="finrl_lite_trial_") as name:
             directory = Path(name)
             write_checkpoint(agent, train_env, cfg.agent, directory)
-            origin = {"trial_id": trial_id, "env_steps": progress.steps, "hyperparameters": values, "seed": seed}
-            atomic_write_text(directory / TRIAL_FILE, json.dumps(origin))
+            mine = {"trial_id": trial_id, "env_steps": progress.steps, "checkpoint_id": checkpoint_id, "hyperparameters": values}
+            atomic_write_text(directory / TRIAL_FILE, json.dumps({**mine, "seed": seed}))
             report(result, directory)
 
     def on_iteration(progress: TrainProgress) -> None:
@@ -205,8 +212,26 @@ def run_trial(
     if remaining > 0:
         agent.learn(remaining, callback=on_iteration)
     steps = int(getattr(agent, "num_timesteps", 0))
-    if steps > last_report[0] or lineage[0]:  # the budget ended between reports, or a finished donor was copied
+    if steps > last_report[0] or start["parent_trial"]:  # the budget ended between reports, or a finished donor was copied
         send(TrainProgress(steps, total, 0.0, math.nan, {}))
+
+
+def _start_fields(origin: Mapping[str, Any] | None, trial_id: str) -> dict[str, Any]:
+    """Where a trial's run started, for its first report: ``origin`` is the ``trial.json`` of the checkpoint it loaded
+    ({} for a new agent; None: not a first report, every field empty).
+
+    ``started_from`` is ``"new"`` or the loaded checkpoint's id; ``parent_trial`` / ``parent_env_steps`` /
+    ``parent_checkpoint`` name another trial's checkpoint (PBT's exploit). A run that started new or from the trial's
+    own checkpoint after earlier reports of the trial is a restart (a pause, a failure, an interruption): those earlier
+    reports made after its starting point are work that was lost and redone.
+    """
+    donor = bool(origin) and origin["trial_id"] != trial_id
+    return {
+        "started_from": "" if origin is None else origin.get("checkpoint_id", "new"),
+        "parent_trial": origin["trial_id"] if donor else "",
+        "parent_env_steps": int(origin["env_steps"]) if donor else -1,
+        "parent_checkpoint": origin["checkpoint_id"] if donor else "",
+    }
 
 
 def _tunable_agent(agent: Agent, cfg: AppConfig) -> TunableAgent:
@@ -219,21 +244,16 @@ def _tunable_agent(agent: Agent, cfg: AppConfig) -> TunableAgent:
 
 
 def _check_trial(cfg: AppConfig, market: MarketData) -> None:
-    """Build one trial's environment and agent here and apply both ends of every mutation: a config the trials would
-    fail on fails now, before a cluster starts."""
+    """Build one trial's environment and agent here (on the CPU) and apply both ends of every mutation: a config the
+    trials would fail on fails now, before a cluster starts."""
     population = _population(cfg)
     for split in {cfg.train.train_split, population.validation_split, *cfg.train.eval_splits}:
         _split(market, split)
-    env = make_env(cfg.env, _split(market, cfg.train.train_split), seed=population.seed)
+    env_cfg = cfg.env.model_copy(update={"device": "cpu"})  # the driver (a cluster's head) may have no GPU
+    env = make_env(env_cfg, _split(market, cfg.train.train_split), seed=population.seed)
     agent = _tunable_agent(make_agent(cfg, env, seed=population.seed), cfg)
     for end in (0, -1):
         agent.set_hyperparameters({name: m.candidates()[end] for name, m in population.mutations.items()})
-    resources = population.resources_per_trial
-    if resources.gpu > 0 and cfg.env.device == "cpu":
-        raise ConfigError(
-            f"population.resources_per_trial.gpu is {resources.gpu:g} but env.device is cpu: the GPU share would sit "
-            "idle; set env.device=cuda or resources_per_trial.gpu=0"
-        )
 
 
 # ---------------------------------------------------------------------------------------------------- the run
@@ -317,6 +337,7 @@ def run_population(
     require("ray.tune", "population", "finrl-lite pbt (Ray Tune)")
     from finrl_lite.train import population_tune as pt
 
+    pt.check_address(address)
     market = prepare_data(cfg, use_cache=use_cache).market
     _check_trial(cfg, market)
     if not resume:

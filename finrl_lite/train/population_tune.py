@@ -42,6 +42,7 @@ __all__ = [
     "DriverSink",
     "PopulationCallback",
     "PopulationProgress",
+    "check_address",
     "check_trial_resources",
     "make_scheduler",
     "make_tuner",
@@ -127,6 +128,12 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def check_address(address: str | None) -> None:
+    """Refuse a malformed ``--address`` or one where nothing answers (``auto`` and None are checked by ``ray.init``)."""
+    if address is not None and address != "auto":
+        _check_reachable(address)
+
+
 @contextmanager
 def ray_session(address: str | None, population: PopulationConfig) -> Iterator[bool]:
     """Connect to Ray for the duration of the block; yields whether the cluster is an embedded one started here.
@@ -155,8 +162,7 @@ def ray_session(address: str | None, population: PopulationConfig) -> Iterator[b
         )
         embedded = True
     else:
-        if address != "auto":
-            _check_reachable(address)
+        check_address(address)
         try:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except ConnectionError as exc:
@@ -254,6 +260,7 @@ def make_scheduler(population: PopulationConfig, tunable: Mapping[str, Hyperpara
             hyperparam_bounds={name: list(m.bounds()) for name, m in population.mutations.items()},
             quantile_fraction=population.quantile_fraction,
             custom_explore_fn=clip,
+            synch=population.synch,
         )
     return PopulationBasedTraining(
         time_attr=TIME_ATTR,
@@ -265,6 +272,7 @@ def make_scheduler(population: PopulationConfig, tunable: Mapping[str, Hyperpara
         resample_probability=population.resample_probability,
         perturbation_factors=population.perturbation_factors,
         custom_explore_fn=clip,
+        synch=population.synch,
     )
 
 
@@ -323,6 +331,7 @@ def make_tuner(setup: Any, tunable: Mapping[str, Hyperparameter], storage_path: 
             failure_config=tune.FailureConfig(max_failures=population.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=population.checkpoints_to_keep),
             callbacks=[PopulationCallback(f"validation_{population.metric}", population.ranking_mode())],
+            stop={"env_steps": setup.config.train.total_timesteps},  # a finished trial is never paused or exploited
             verbose=0,
         ),
     )

@@ -610,7 +610,6 @@ def _image_path_in_repo(path: str) -> Path:
     return REPO / relative
 
 
-@pytest.mark.xfail(strict=True, raises=LookupError, reason="finrl-lite pbt not built yet")
 def test_entrypoint_arguments_are_accepted_by_finrl_lite_pbt() -> None:
     from finrl_lite.config import load_config
 

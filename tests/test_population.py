@@ -13,6 +13,7 @@ import math
 import shutil
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,16 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.factory import load_agent
 from finrl_lite.cli import app
 from finrl_lite.config import AppConfig, load_config
 from finrl_lite.data_processors.processor import prepare_data
-from finrl_lite.errors import ConfigError
+from finrl_lite.errors import ConfigError, MissingDependencyError
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.leaderboard import leaderboard_frame, read_exploits, read_history
 from finrl_lite.train.pipeline import restore_env
 from finrl_lite.train.population import (
-    PopulationInterrupted,
     TrialSetup,
     backtest_population,
     run_population,
@@ -174,6 +175,29 @@ def test_integer_hyperparameters_are_rounded_and_ranges_enforced(setup: TrialSet
     assert reports[0][0]["hp_num_steps"] == 16 and load_agent(reports[0][1]).config.num_steps == 16
     with pytest.raises(ConfigError, match=r"gamma=1\.2 is outside its valid range \(0, 1\]"):
         run_trial(setup, {"seed": 0, "learning_rate": 1e-3, "gamma": 1.2, "num_steps": 16}, None, _recorder([], tmp_path), "b")
+
+
+def test_schedulers_rank_the_validation_metric() -> None:
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers.pb2 import PB2
+
+    from finrl_lite.train.population_tune import make_scheduler
+
+    tunable = BACKENDS.get("native").tunable("ppo")
+    pbt = make_scheduler(tiny_config().population, tunable)  # type: ignore[arg-type]
+    assert type(pbt) is PopulationBasedTraining and pbt.metric == "validation_sharpe"
+    population = tiny_config("population.scheduler=pb2", "population.metric=turnover").population
+    assert population is not None and population.ranking_mode() == "min"  # less turnover is better
+    pb2 = make_scheduler(population, tunable)
+    assert isinstance(pb2, PB2) and pb2.metric == "validation_turnover"
+
+
+def test_pb2_without_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finrl_lite.train.population_tune import make_scheduler
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
+    with pytest.raises(MissingDependencyError, match=r"population.scheduler: pb2 .* pip install 'finrl-lite\[population\]'"):
+        make_scheduler(tiny_config("population.scheduler=pb2").population, BACKENDS.get("native").tunable("ppo"))  # type: ignore[arg-type]
 
 
 def test_pbt_perturbations_are_clipped_into_the_configured_ranges() -> None:
@@ -355,28 +379,40 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def population_run(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A population of 2 on the 2-node cluster (8 reports each), interrupted by SIGINT after 4 reports, then resumed
-    to the end."""
+    """`finrl-lite pbt --address` with a population of 2 on the 2-node cluster (8 reports each), interrupted by SIGINT
+    (as Ctrl+C) after 4 reports, then `finrl-lite pbt --out RUN --resume` to the end."""
+    import finrl_lite.cli.population as cli
+
     out = tmp_path_factory.mktemp("pbt") / "run"
-    cfg = tiny_config(
+    overrides = [
+        *TINY,
         f"population.storage_path={out.parent / 'ray_results'}",
         "population.checkpoints_to_keep=null",  # every checkpoint stays, so the test can find each exploit's donor
         "population.num_samples=2",  # one trial per node: they run side by side, and every report is ranked
         "env.num_envs=64",
         "population.perturbation_interval=8192",
         "train.total_timesteps=65536",  # 8 reports per trial, long enough for the two trials' reports to interleave
-    )
-    seen: list[Any] = []
+    ]
+    args = ["pbt", "--config", str(REPO / "configs/pbt.yaml"), "--out", str(out), "--address", cluster.address]
+    for override in overrides:
+        args += ["--set", override]
+    drawn: list[Any] = []
+    draw = cli._progress_table
 
-    def interrupt_once(progress: Any) -> None:
-        seen.append(progress)
-        if len(seen) == 4:
+    def draw_then_interrupt(progress: Any, run_dir: Path) -> Any:
+        drawn.append(progress)
+        if len(drawn) == 5:  # the first draw is before any report
             signal.raise_signal(signal.SIGINT)  # what Ctrl+C sends; Ray Tune stops and saves the experiment
+        return draw(progress, run_dir)
 
-    with pytest.raises(PopulationInterrupted, match="--resume"):
-        run_population(cfg, out, address=cluster.address, hook=interrupt_once)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "_progress_table", draw_then_interrupt)
+        stopped = runner.invoke(app, args)
+    assert stopped.exit_code == 2 and "--resume" in stopped.output, stopped.output
     assert not (out / "leaderboard.csv").exists()
-    run_population(None, out, address=cluster.address, resume=True)
+    resumed = runner.invoke(app, ["pbt", "--out", str(out), "--resume", "--address", cluster.address])
+    assert resumed.exit_code == 0, resumed.output
+    assert "top_1" in resumed.output and "ensemble" in resumed.output and "run directory" in resumed.output
     return out
 
 

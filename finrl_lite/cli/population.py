@@ -72,6 +72,9 @@ def pbt(
                 raise ConfigError(f"{config or '<defaults>'}: no population: section; start from configs/pbt.yaml")
         run_dir = out or Path("runs") / (config.stem if config else "pbt")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reporting unless the user asks for it
+        # Tune's result logger warns whenever a trial restarted by PBT has no result file yet; the leaderboard
+        # does not read those files.
+        logging.getLogger("ray.tune.logger").setLevel(logging.ERROR)
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = _log_to_file(run_dir / "pbt.log")
         try:

@@ -333,8 +333,10 @@ def test_unreachable_address_is_refused_before_anything_runs(tmp_path: Path) -> 
     port = _closed_port()
     with pytest.raises(ConfigError, match=rf"--address '127.0.0.1:{port}': no Ray cluster answers at 127.0.0.1:{port}"):
         run_population(tiny_config(), tmp_path / "run", address=f"127.0.0.1:{port}")
-    with pytest.raises(ConfigError, match="expected auto, host:port"):
+    with pytest.raises(ConfigError, match="expected auto or host:port"):
         run_population(tiny_config(), tmp_path / "run", address="head-without-port")
+    with pytest.raises(ConfigError, match="Ray Client runs Ray Tune's driver on the cluster"):
+        run_population(tiny_config(), tmp_path / "run", address="ray://head:10001")
     assert not ray.is_initialized() and not (tmp_path / "run").exists()
 
 

@@ -47,9 +47,7 @@ def pbt(
     ] = None,
     address: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(
-            "--address", help="Join a Ray cluster: auto, host:port or ray://host:port (default: an embedded local Ray)."
-        ),
+        typer.Option("--address", help="Join a Ray cluster: auto, or the head's host:port (default: an embedded local Ray)."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted population in --out.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,

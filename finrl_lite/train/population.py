@@ -301,7 +301,8 @@ def run_population(
     Args:
         cfg: The config (its ``population`` section); None with ``resume``: the run directory's own.
         out_dir: The run directory (see the module docstring).
-        address: None: an embedded local Ray; ``"auto"``, ``host:port`` or ``ray://host:port``: join that cluster.
+        address: None: an embedded local Ray; ``"auto"`` or a head's ``host:port``: join that cluster (Ray Client's
+            ``ray://`` is refused: Tune's driver has to run here).
         resume: Continue the interrupted population of ``out_dir`` (``Tuner.restore``); ``cfg``, when given, must be
             the stored one.
         hook: Called on the driver after every report with a

@@ -4,7 +4,8 @@
 (``ray[tune]``, the ``population`` extra), which it imports at the top: import it only to run a population.
 
 * :func:`ray_session` starts an embedded local Ray (``ray.init(num_cpus=...)``, no dashboard) or joins a cluster
-  (``--address auto``, ``host:port``, ``ray://host:port``); an address nobody answers on is refused within seconds.
+  (``--address auto`` or a head's ``host:port``); an address nobody answers on is refused within seconds. Ray Client
+  (``ray://``) is refused: it would run Tune's driver, and with it the live view and the run's history, on the cluster.
 * :func:`check_trial_resources` refuses a per-trial request that no node can hold (instead of a hang).
 * :func:`make_scheduler` builds ``PopulationBasedTraining`` or ``PB2`` from ``population:``; PBT's perturbations are
   clipped back into the configured ranges (Ray multiplies by 0.8 / 1.2 without bounds: gamma 0.99 * 1.2 > 1).
@@ -108,10 +109,15 @@ the run directory (which may have moved); it finds them here, on the driver thre
 
 
 def _host_port(address: str) -> tuple[str, int]:
-    target = address.removeprefix("ray://")
-    host, sep, port = target.rpartition(":")
+    if address.startswith("ray://"):
+        raise ConfigError(
+            f"--address '{address}': Ray Client runs Ray Tune's driver on the cluster, away from the run directory; run "
+            "`finrl-lite pbt ... --address auto` on the cluster (a KubeRay RayJob does: deploy/kuberay, or `ray job submit "
+            "-- finrl-lite pbt ... --address auto`), or join with the head's host:port (its GCS port, 6379 by default)"
+        )
+    host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise ConfigError(f"--address '{address}': expected auto, host:port (a Ray head's GCS) or ray://host:port")
+        raise ConfigError(f"--address '{address}': expected auto or host:port (a Ray head's GCS address)")
     return host, int(port)
 
 
@@ -141,7 +147,7 @@ def ray_session(address: str | None, population: PopulationConfig) -> Iterator[b
     Args:
         address: None: start an embedded local Ray with ``population.num_cpus`` / ``num_gpus`` (no dashboard) and
             stop it at the end, or use the Ray this process is already connected to (a notebook's). ``"auto"``, a
-            head's ``host:port`` or ``ray://host:port``: join that cluster.
+            head's ``host:port``: join that cluster.
         population: The population settings (embedded Ray's resources and temp folder).
 
     Raises:

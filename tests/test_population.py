@@ -30,7 +30,7 @@ from finrl_lite.config import AppConfig, load_config
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError, MissingDependencyError
 from finrl_lite.train.environment import make_env
-from finrl_lite.train.leaderboard import leaderboard_frame, read_exploits, read_history
+from finrl_lite.train.leaderboard import leaderboard_frame, merge_exploit_log, read_exploits, read_history
 from finrl_lite.train.pipeline import restore_env
 from finrl_lite.train.population import (
     TrialSetup,
@@ -211,7 +211,7 @@ def test_pbt_perturbations_are_clipped_into_the_configured_ranges() -> None:
 # ---------------------------------------------------------------------------------------------------- leaderboard
 
 
-def test_exploits_are_read_from_rays_pbt_global_log(tmp_path: Path) -> None:
+def test_exploits_are_read_from_rays_pbt_global_log_kept_across_a_resume(tmp_path: Path) -> None:
     # The format PopulationBasedTraining._log_config_on_step writes in Ray 2.60 (one JSON list per exploit).
     lines = [
         ["1_learning_rate=0.001", "0_learning_rate=0.002", 3, 4, {"learning_rate": 0.002}, {"learning_rate": 0.0024}],
@@ -224,15 +224,22 @@ def test_exploits_are_read_from_rays_pbt_global_log(tmp_path: Path) -> None:
             {"learning_rate": 4e-4},
         ],
     ]
-    (tmp_path / "pbt_global.txt").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    table = read_exploits(str(tmp_path), ["ab12_00000", "ab12_00001", "ab12_00002", "ab12_00003"], ["learning_rate"])
+    (tmp_path / "before").mkdir()
+    (tmp_path / "before" / "pbt_global.txt").write_text(json.dumps(lines[0]) + "\n")
+    (tmp_path / "after").mkdir()  # a resumed experiment's log starts afresh
+    (tmp_path / "after" / "pbt_global.txt").write_text(json.dumps(lines[1]) + "\n")
+    kept = tmp_path / "run" / "pbt_global.txt"
+    kept.parent.mkdir()
+    for experiment in ("before", "after", "after"):
+        merge_exploit_log(str(tmp_path / experiment), kept)
+    table = read_exploits(kept, ["ab12_00000", "ab12_00001", "ab12_00002", "ab12_00003"], ["learning_rate"])
     assert table is not None
     assert table[["target_trial", "donor_trial", "target_report", "donor_report"]].values.tolist() == [
         ["ab12_00001", "ab12_00000", 3, 4],
         ["ab12_00003", "ab12_00002", 6, 5],
     ]
     assert table["learning_rate_new"].tolist() == [0.0024, 4e-4]
-    assert read_exploits(str(tmp_path / "none"), [], ["learning_rate"]) is None
+    assert read_exploits(tmp_path / "none.txt", [], ["learning_rate"]) is None
 
 
 def test_leaderboard_lists_reports_best_trial_first_with_parents() -> None:

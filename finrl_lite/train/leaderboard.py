@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finrl_lite.io import atomic_path
+from finrl_lite.io import atomic_path, atomic_write_text
 from finrl_lite.population_config import PopulationConfig
 from finrl_lite.train.metrics import METRIC_NAMES
 
-__all__ = ["leaderboard_frame", "plot_population", "read_exploits", "read_history"]
+__all__ = ["leaderboard_frame", "merge_exploit_log", "plot_population", "read_exploits", "read_history", "read_text"]
 
 _TRIAL_COLUMNS = (
     "parent_trial",
@@ -105,7 +105,7 @@ def _without_lost_branches(history: pd.DataFrame) -> pd.DataFrame:
     return history.loc[sorted(i for rows in kept.values() for i in rows)].copy()
 
 
-def _read_text(location: str) -> str | None:
+def read_text(location: str) -> str | None:
     """A file's text from a local path or a URI (s3://, gs://: pyarrow's filesystems), None if it does not exist."""
     if "://" not in location:
         path = Path(location)
@@ -119,11 +119,26 @@ def _read_text(location: str) -> str | None:
         return handle.read().decode()
 
 
-def read_exploits(experiment: str, trial_ids: Sequence[str], names: Sequence[str]) -> pd.DataFrame | None:
-    """Ray's ``pbt_global.txt`` of an experiment as a table, or None when the experiment has none (no exploit yet).
+def merge_exploit_log(experiment: str, kept: Path) -> None:
+    """Append the lines of the experiment's ``pbt_global.txt`` that ``kept`` lacks to ``kept`` (in order).
+
+    Ray rewrites the experiment's copy from a fresh file when an interrupted population resumes, which drops the
+    exploits before the interruption; the run directory's copy keeps them.
+    """
+    text = read_text(f"{experiment.rstrip('/')}/pbt_global.txt")
+    if text is None:
+        return
+    lines = kept.read_text().splitlines() if kept.is_file() else []
+    seen = set(lines)
+    lines += [line for line in text.splitlines() if line.strip() and line not in seen]
+    atomic_write_text(kept, "".join(line + "\n" for line in lines))
+
+
+def read_exploits(log: Path, trial_ids: Sequence[str], names: Sequence[str]) -> pd.DataFrame | None:
+    """A ``pbt_global.txt`` of Ray's PBT as a table, or None when there is none (no exploit yet).
 
     Args:
-        experiment: The Ray Tune experiment folder (a path or a URI).
+        log: The log file (:func:`merge_exploit_log` keeps the run directory's).
         trial_ids: The population's trial ids (a tag's index is the number after the id's last ``_``).
         names: The mutated hyper-parameters.
 
@@ -131,9 +146,9 @@ def read_exploits(experiment: str, trial_ids: Sequence[str], names: Sequence[str
         One row per exploit: ``target_trial, donor_trial, target_report, donor_report`` and, per hyper-parameter,
         ``<name>_donor`` (the donor's value) and ``<name>_new`` (the value the target continued with).
     """
-    text = _read_text(f"{experiment.rstrip('/')}/pbt_global.txt")
-    if text is None:
+    if not log.is_file():
         return None
+    text = log.read_text()
     by_index = {int(t.rsplit("_", 1)[1]): t for t in trial_ids}
     rows: list[dict[str, Any]] = []
     for line in text.splitlines():

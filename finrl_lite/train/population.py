@@ -17,7 +17,8 @@ Run directory (``finrl-lite pbt --out RUN``)::
       history.jsonl        every report as it reached the driver (the leaderboard's source)
       leaderboard.csv      every report of every trial, best trial first: hyper-parameters, validation metrics,
                            the node it ran on, and the parent trial (and its step) of each exploit
-      exploits.csv         Ray's own PBT log of the exploits (pbt_global.txt): target, donor, old and new values
+      pbt_global.txt       Ray's own PBT log of the exploits, kept across --resume (Ray restarts its copy)
+      exploits.csv         that log as a table: target, donor, old and new values
       population.png       every trial's validation metric over its environment steps, exploits marked
       top_<r>/model/       the r-th best trial's final agent (load_agent reads it); top_<r>/trial.json
       ensemble/            the top-k ensemble (agents.ensemble) when population.ensemble is set
@@ -51,7 +52,7 @@ from finrl_lite.io import atomic_write_text
 from finrl_lite.population_config import PopulationConfig
 from finrl_lite.train.backtest import EquityCurve, run_agent
 from finrl_lite.train.environment import make_env
-from finrl_lite.train.leaderboard import leaderboard_frame, plot_population, read_exploits, read_history
+from finrl_lite.train.leaderboard import leaderboard_frame, merge_exploit_log, plot_population, read_exploits, read_history
 from finrl_lite.train.pipeline import (
     aggregate_metrics,
     baseline_curves,
@@ -77,6 +78,7 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "population.json"
 TRIAL_FILE = "trial.json"
 HISTORY_FILE = "history.jsonl"
+EXPLOIT_LOG = "pbt_global.txt"
 
 Report = Callable[[dict[str, Any], Path], None]
 """``report(metrics, checkpoint_directory)``: ``tune.report`` with a checkpoint, or a test's recorder."""
@@ -354,6 +356,7 @@ def run_population(
         pt.check_trial_resources(population.resources_per_trial, 0.0 if embedded else population.wait_for_resources_s)
         if resume:
             tuner = pt.restore_tuner(setup, experiment)
+            merge_exploit_log(experiment, out / EXPLOIT_LOG)  # before Ray starts the experiment's copy afresh
         else:
             storage, name = experiment.rsplit("/", 1)
             tuner = pt.make_tuner(setup, _tunable(cfg), storage, name)
@@ -409,7 +412,8 @@ def _finish(cfg: AppConfig, market: MarketData, out: Path, state: dict[str, Any]
     history = read_history(out / HISTORY_FILE)
     board = leaderboard_frame(history, population, [f.trial_id for f in finals])
     board.to_csv(out / "leaderboard.csv", index=False)
-    exploits = read_exploits(state["experiment"], sorted(set(history["trial_id"])), list(population.mutations))
+    merge_exploit_log(state["experiment"], out / EXPLOIT_LOG)
+    exploits = read_exploits(out / EXPLOIT_LOG, sorted(set(history["trial_id"])), list(population.mutations))
     if exploits is not None:
         exploits.to_csv(out / "exploits.csv", index=False)
     plot_population(board, f"validation_{population.metric}", out / "population.png", population.validation_split)

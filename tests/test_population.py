@@ -167,6 +167,23 @@ def test_a_trial_restarted_from_its_own_checkpoint_names_no_parent(setup: TrialS
     assert [(m["env_steps"], m["parent_trial"], m["started_from"]) for m, _ in again] == [(768, "", first[1][0]["checkpoint_id"])]
 
 
+def test_an_sb3_agent_trains_in_a_population(setup: TrialSetup, tmp_path: Path) -> None:
+    cfg = tiny_config(
+        "agent.backend=sb3",
+        "agent.params={n_steps: 16, batch_size: 64}",
+        "population.mutations={learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}, clip_range: {low: 0.1, high: 0.3}}",
+    )
+    sb3 = TrialSetup(cfg, setup.market)
+    donor: list[tuple[dict[str, Any], Path]] = []
+    run_trial(sb3, {"seed": 0, "learning_rate": 1e-3, "clip_range": 0.2}, None, _recorder(donor, tmp_path / "d"), "donor")
+    assert [m["env_steps"] for m, _ in donor] == [256, 512, 768]
+    target: list[tuple[dict[str, Any], Path]] = []
+    run_trial(sb3, {"seed": 1, "learning_rate": 5e-3, "clip_range": 0.1}, donor[0][1], _recorder(target, tmp_path / "t"), "t")
+    assert target[0][0]["parent_trial"] == "donor" and [m["env_steps"] for m, _ in target] == [512, 768]
+    restored = load_agent(target[0][1])
+    assert restored.model.lr_schedule(1.0) == 5e-3 and restored.params["clip_range"] == 0.1
+
+
 def test_integer_hyperparameters_are_rounded_and_ranges_enforced(setup: TrialSetup, tmp_path: Path) -> None:
     reports: list[tuple[dict[str, Any], Path]] = []
     run_trial(

@@ -49,6 +49,7 @@ __all__ = [
     "library_versions",
     "report_split",
     "restore_env",
+    "split_of",
     "train_run",
     "write_checkpoint",
 ]
@@ -86,7 +87,8 @@ def _write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=1, default=str))
 
 
-def _split(market: MarketData, name: str) -> MarketData:
+def split_of(market: MarketData, name: str) -> MarketData:
+    """The bars of split ``name`` of ``market`` (a ConfigError naming the splits the config defines if it has none)."""
     if market.splits is None or name not in market.splits:
         known = sorted(market.splits or {})
         raise ConfigError(f"data.splits has no split '{name}' (splits: {known}); define it in the config")
@@ -102,7 +104,7 @@ def baseline_curves(market: MarketData, cfg: AppConfig, split: str | None = None
         cfg: The run's config (baselines, market rules).
         split: Name of the evaluated split of ``market``.
     """
-    part = _split(market, split) if split is not None else market
+    part = split_of(market, split) if split is not None else market
     history = market if split is not None else None
     curves = [run_baseline(make_baseline(name), part, cfg.env, history) for name in cfg.train.baselines]
     index = index_curve(part, cfg.env.initial_amount)
@@ -139,7 +141,7 @@ def _train_seed(
     directory.mkdir(parents=True, exist_ok=True)
     progress_path = directory / "progress.json"
     progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {"steps": 0, "done": False}
-    train_env = make_env(cfg.env, _split(market, cfg.train.train_split), seed=seed)
+    train_env = make_env(cfg.env, split_of(market, cfg.train.train_split), seed=seed)
     if progress["done"]:
         agent = load_agent(directory / "model", env=train_env)
         logger.info("seed %d: training already finished, evaluating", seed)
@@ -171,7 +173,7 @@ def _train_seed(
         _write_json(progress_path, {"steps": cfg.train.total_timesteps, "done": True})
     metrics = {}
     for split in cfg.train.eval_splits:
-        part = _split(market, split)
+        part = split_of(market, split)
         metrics[split] = report_split(evaluate_split(agent, part, cfg, seed, baselines[split]), part, directory, split)
     _write_json(directory / "metrics.json", metrics)
     return metrics
@@ -275,7 +277,7 @@ def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = Tru
         return population.backtest_population(run, split, use_cache=use_cache)
     cfg = load_run_config(run)
     market = prepare_data(cfg, use_cache=use_cache).market
-    part = _split(market, split)
+    part = split_of(market, split)
     directory = run / f"backtest_{split}"
     baselines = baseline_curves(market, cfg, split)
     per_seed = {}

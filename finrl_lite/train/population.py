@@ -59,6 +59,7 @@ from finrl_lite.train.pipeline import (
     library_versions,
     report_split,
     restore_env,
+    split_of,
     write_checkpoint,
 )
 
@@ -124,12 +125,6 @@ def trial_hyperparameters(cfg: AppConfig, trial_config: Mapping[str, Any]) -> di
     return check_hyperparameters(tunable, values, f"agent {cfg.agent.backend} {cfg.agent.algo}")
 
 
-def _split(market: MarketData, name: str) -> MarketData:
-    if market.splits is None or name not in market.splits:
-        raise ConfigError(f"data.splits has no split '{name}' (splits: {sorted(market.splits or {})}); define it in the config")
-    return market.slice(name)
-
-
 # ---------------------------------------------------------------------------------------------------- one trial
 
 
@@ -161,8 +156,8 @@ def run_trial(
     population = _population(cfg)
     values = trial_hyperparameters(cfg, trial_config)
     seed = int(trial_config["seed"])
-    train_env = make_env(cfg.env, _split(market, cfg.train.train_split), seed=seed)
-    validation = _split(market, population.validation_split)
+    train_env = make_env(cfg.env, split_of(market, cfg.train.train_split), seed=seed)
+    validation = split_of(market, population.validation_split)
     origin: dict[str, Any] = {}
     if checkpoint is not None:
         restore_env(train_env, checkpoint)
@@ -250,9 +245,9 @@ def _check_trial(cfg: AppConfig, market: MarketData) -> None:
     trials would fail on fails now, before a cluster starts."""
     population = _population(cfg)
     for split in {cfg.train.train_split, population.validation_split, *cfg.train.eval_splits}:
-        _split(market, split)
+        split_of(market, split)
     env_cfg = cfg.env.model_copy(update={"device": "cpu"})  # the driver (a cluster's head) may have no GPU
-    env = make_env(env_cfg, _split(market, cfg.train.train_split), seed=population.seed)
+    env = make_env(env_cfg, split_of(market, cfg.train.train_split), seed=population.seed)
     agent = _tunable_agent(make_agent(cfg, env, seed=population.seed), cfg)
     for end in (0, -1):
         agent.set_hyperparameters({name: m.candidates()[end] for name, m in population.mutations.items()})
@@ -465,7 +460,7 @@ def _evaluate(cfg: AppConfig, market: MarketData, run: Path, splits: list[str], 
     members = _members(run, cfg)
     per_split = {}
     for split in splits:
-        part = _split(market, split)
+        part = split_of(market, split)
         curves: list[EquityCurve] = [run_agent(agent, part, cfg.env, name) for name, agent in members]
         curves += baseline_curves(market, cfg, split)
         per_split[split] = report_split(curves, part, directory, split)

@@ -38,6 +38,9 @@ from finrl_lite.registry import Registry, expected_values
 __all__ = [
     "AgentConfig",
     "AppConfig",
+    "CandidateConfig",
+    "EnsembleConfig",
+    "EnsembleTurbulenceConfig",
     "EnvConfig",
     "EnvConfigBase",
     "PopulationConfig",
@@ -241,6 +244,93 @@ class TrainConfig(StrictModel):
     )
 
 
+def _discrete_algos(backend: str) -> frozenset[str]:
+    return BACKENDS.get(backend).discrete_algos
+
+
+class CandidateConfig(AgentConfig):
+    """One candidate of the rolling-window ensemble: an agent config trained once per seed in every window."""
+
+    name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Name in reports and folders; each seed adds _s<seed>. Default: the algo, prefixed by the backend "
+        "unless native.",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="One member per seed.")
+    total_timesteps: int | None = Field(None, ge=1, description="Training steps per window; None: train.total_timesteps.")
+
+    def member_names(self) -> list[str]:
+        """``<name>_s<seed>`` for every seed."""
+        base = self.name or (self.algo if self.backend == "native" else f"{self.backend}_{self.algo}")
+        return [f"{base}_s{seed}" for seed in self.seeds]
+
+
+class EnsembleTurbulenceConfig(StrictModel):
+    """The turbulence threshold of each window's validation and trading (FinRL's adaptive rule, done as documented).
+
+    In-sample values are the risk series (``env.risk_series``) on the window's training bars after the warm-up,
+    leaving out zeros (the turbulence index is 0 where it is not defined yet).
+    """
+
+    mode: Literal["adaptive", "fixed", "none"] = Field(
+        "adaptive",
+        description="adaptive: the in-sample `quantile` when the mean risk of the `lookback` bars up to the validation "
+        "window's first bar is above it (turbulent), else the in-sample `calm_quantile`; fixed: the in-sample `quantile` "
+        "in every window; none: env.turbulence_threshold as configured.",
+    )
+    quantile: float = Field(0.90, gt=0.0, le=1.0, description="In-sample quantile: the threshold of a turbulent period.")
+    calm_quantile: float = Field(1.0, gt=0.0, le=1.0, description="In-sample quantile in a calm period (1.0: the maximum).")
+    lookback: int = Field(63, ge=1, description="Bars whose mean risk decides calm or turbulent (FinRL: 63, a quarter).")
+
+    @model_validator(mode="after")
+    def _check(self) -> EnsembleTurbulenceConfig:
+        if self.calm_quantile < self.quantile:
+            raise ValueError(f"calm_quantile {self.calm_quantile} must be >= quantile {self.quantile}")
+        return self
+
+
+class EnsembleConfig(StrictModel):
+    """`finrl-lite ensemble`: FinRL's rolling-window ensemble. Windows are in bars of the data's interval.
+
+    The trade windows tile the split ``split``; before each, ``validation_window`` bars validate every candidate
+    member trained on the bars before them, and the best by ``metric`` (``policy``) trades the window.
+    """
+
+    split: str = Field("test", description="The out-of-sample span the trade windows tile (a data split).")
+    rebalance_window: int = Field(63, ge=1, description="Bars each pick trades before the next window (FinRL: 63).")
+    validation_window: int = Field(
+        63, ge=2, description="Bars before a trade window that score the candidates (a Sharpe ratio needs 2 returns)."
+    )
+    train_window: int | None = Field(
+        None, ge=2, description="Training bars before each validation window; None: every bar from the data's start (FinRL)."
+    )
+    candidates: list[CandidateConfig] = Field(min_length=1, description="The candidate agents trained in every window.")
+    metric: Literal["sharpe", "sortino", "calmar", "cumulative_return", "annual_return", "max_drawdown"] = Field(
+        "sharpe", description="Validation metric that ranks the members (higher is better), annualised from the interval."
+    )
+    policy: Literal["pick_best", "mean", "vote"] = Field(
+        "pick_best", description="How a window's members trade: the best alone (FinRL), mean action, or majority vote."
+    )
+    turbulence: EnsembleTurbulenceConfig = Field(default_factory=EnsembleTurbulenceConfig)
+    parallel: Literal["auto", "ray", "none"] = Field(
+        "auto", description="Train the members of every window as Ray tasks (auto: when Ray is installed) or one by one."
+    )
+    num_cpus: int = Field(2, ge=1, le=1024, description="CPUs of the local Ray started for the run (one per task).")
+
+    @model_validator(mode="after")
+    def _check(self) -> EnsembleConfig:
+        names = [name for c in self.candidates for name in c.member_names()]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"candidate members need unique names (name the candidates); repeated: {', '.join(repeated)}")
+        if self.policy == "vote":
+            continuous = [f"{c.backend} {c.algo}" for c in self.candidates if c.algo not in _discrete_algos(c.backend)]
+            if continuous:
+                raise ValueError(f"policy 'vote' needs DQN-family candidates (discrete actions); not: {', '.join(continuous)}")
+        return self
+
+
 class AppConfig(StrictModel):
     """A whole finrl-lite configuration file."""
 
@@ -251,6 +341,7 @@ class AppConfig(StrictModel):
     )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    ensemble: EnsembleConfig | None = Field(None, description="Rolling-window ensemble (`finrl-lite ensemble`).")
     population: PopulationConfig | None = Field(
         None, description="Population-based training (`finrl-lite pbt`): scheduler, population, mutations, resources."
     )

@@ -18,6 +18,7 @@ def register_commands() -> None:
     if _registered:
         return
     from finrl_lite.cli.data import data_app
+    from finrl_lite.cli.ensemble import ensemble
     from finrl_lite.cli.melo import melo_app
     from finrl_lite.cli.population import pbt
     from finrl_lite.cli.train import backtest, train
@@ -27,6 +28,7 @@ def register_commands() -> None:
     app.command("train")(train)
     app.command("backtest")(backtest)
     app.command("pbt")(pbt)
+    app.command("ensemble")(ensemble)
     _registered = True
 
 

@@ -154,14 +154,19 @@ class MarketData:
         idx = np.flatnonzero(rng.mask(self.dates))
         if idx.size == 0:
             raise DataError(f"no bars inside {rng} (data covers {self.date_range_text()})")
-        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        return self.bars(int(idx[0]), int(idx[-1]) + 1)
+
+    def bars(self, start: int, stop: int) -> MarketData:
+        """Bars ``start`` to ``stop - 1`` by position (no splits; ``warmup`` kept for bars still in the warm-up)."""
+        if not 0 <= start < stop <= self.num_dates:
+            raise DataError(f"bars {start}..{stop - 1} are not inside the data's {self.num_dates} bars")
         return replace(
             self,
-            dates=self.dates[lo:hi].copy(),
-            values=self.values[lo:hi].copy(),
-            valid=self.valid[lo:hi].copy(),
-            market_values=self.market_values[lo:hi].copy(),
-            warmup=max(0, self.warmup - lo),
+            dates=self.dates[start:stop].copy(),
+            values=self.values[start:stop].copy(),
+            valid=self.valid[start:stop].copy(),
+            market_values=self.market_values[start:stop].copy(),
+            warmup=max(0, self.warmup - start),
             splits=None,
         )
 

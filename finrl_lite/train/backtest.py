@@ -8,8 +8,9 @@ fills, fees, slippage, minimum fee, lot sizes and T+1 rule are the agent's own e
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,11 +24,19 @@ from finrl_lite.envs.base import BatchedEnv
 from finrl_lite.envs.params import StockTradingParams
 from finrl_lite.envs.portfolio import PortfolioParams, make_portfolio_market
 from finrl_lite.envs.stock_trading import StockTradingVecEnv
-from finrl_lite.errors import DataError
+from finrl_lite.errors import ConfigError, DataError
 from finrl_lite.train.environment import env_params, make_env
 from finrl_lite.train.metrics import compute_metrics
 
-__all__ = ["EquityCurve", "baseline_env", "index_curve", "run_agent", "run_baseline", "run_target_weights"]
+__all__ = [
+    "EquityCurve",
+    "baseline_env",
+    "index_curve",
+    "run_agent",
+    "run_agent_schedule",
+    "run_baseline",
+    "run_target_weights",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +59,19 @@ class EquityCurve:
 
 
 def _run_episode(
-    env: BatchedEnv, market: MarketData, name: str, act: Callable[[int, torch.Tensor], torch.Tensor], seed: int = 0
+    env: BatchedEnv,
+    market: MarketData,
+    name: str,
+    act: Callable[[int, torch.Tensor], torch.Tensor],
+    seed: int = 0,
+    handovers: Mapping[int, BatchedEnv] | None = None,
 ) -> EquityCurve:
     """One evaluation episode of a single environment, from its first bar to the end of ``market``.
 
     ``act(t, obs)`` gives the ``[1, A]`` action decided on bar ``t``. The step outputs are copied into a
     device buffer (no host sync per step) and the curve is cut after the first finished step (ruin).
+    ``handovers`` maps a bar to an environment over the same bars and observation (other market rules) that
+    takes over there from the current state (its snapshot): one account whose rules change on that bar.
     """
     obs, info = env.reset(seed=seed)
     start = int(env.state.t[0])
@@ -63,6 +79,10 @@ def _run_episode(
     out = torch.zeros(4, steps + 1, dtype=torch.float64, device=env.device)  # value, costs, turnover, done
     out[0, 0] = info["portfolio_value"][0]
     for k in range(steps):
+        if handovers and start + k in handovers:
+            successor = handovers[start + k]
+            successor.load_state_dict(env.state_dict())
+            env = successor
         obs, _, terminated, truncated, step_info = env.step(act(start + k, obs))
         out[0, k + 1] = step_info["portfolio_value"][0]
         out[1, k + 1] = step_info["costs"][0]
@@ -84,6 +104,50 @@ def run_agent(agent: object, market: MarketData, cfg: EnvConfig, name: str = "ag
             return torch.as_tensor(agent.predict(obs, deterministic=True), device=env.device)  # type: ignore[attr-defined]
 
     return _run_episode(env, market, name, act, seed)
+
+
+def run_agent_schedule(
+    schedule: Sequence[tuple[int, object, EnvConfig]], market: MarketData, name: str = "agent", seed: int = 0
+) -> EquityCurve:
+    """One account over ``market`` (one split) traded by agents that take turns, each under its own market rules.
+
+    Segment ``(bar, agent, cfg)`` decides from bar ``bar`` of ``market`` until the next segment's bar; its
+    environment (``cfg``, which may differ from the others only in ``turbulence_threshold``) continues from the
+    state the previous segment left: cash, holdings, T+1 locks and fees carry over, nothing is liquidated at a
+    boundary. With one segment this is :func:`run_agent`.
+
+    Args:
+        schedule: Segments in order; the first starts on the episode's first bar (the split's first bar after
+            the warm-up).
+        market: The bars traded.
+        name: Name of the curve.
+        seed: Seed of the evaluation environments.
+
+    Raises:
+        ConfigError: segments out of order, a first segment that does not start the episode, or segments whose env
+            configs differ in more than ``turbulence_threshold``.
+    """
+    if not schedule:
+        raise ConfigError("an agent schedule needs at least one segment")
+    bars = [bar for bar, _, _ in schedule]
+    if bars != sorted(set(bars)):
+        raise ConfigError(f"schedule segments must start on increasing bars, got {bars}")
+    rules = [cfg.model_dump(exclude={"turbulence_threshold"}) for _, _, cfg in schedule]
+    if any(r != rules[0] for r in rules[1:]):
+        raise ConfigError("schedule segments may differ only in env.turbulence_threshold")
+    envs = [make_env(cfg, market, seed=seed, evaluation=True) for _, _, cfg in schedule]
+    envs[0].reset(seed=seed)
+    first = int(envs[0].state.t[0])
+    if bars[0] != first:
+        raise ConfigError(f"the first segment must start on the episode's first bar {first}, got {bars[0]}")
+    agents = [agent for _, agent, _ in schedule]
+
+    def act(t: int, obs: torch.Tensor) -> torch.Tensor:
+        agent = agents[bisect.bisect_right(bars, t) - 1]
+        with torch.no_grad():
+            return torch.as_tensor(agent.predict(obs, deterministic=True), device=obs.device)  # type: ignore[attr-defined]
+
+    return _run_episode(envs[0], market, name, act, seed, handovers=dict(zip(bars[1:], envs[1:], strict=True)))
 
 
 def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:

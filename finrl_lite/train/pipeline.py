@@ -268,13 +268,16 @@ def load_run_config(run_dir: str | Path) -> AppConfig:
 def backtest_run(run_dir: str | Path, split: str = "test", use_cache: bool = True) -> dict[str, Any]:
     """Evaluate every trained seed of a run, and the baselines, on ``split``; writes ``backtest_<split>/``.
 
-    A population run (``finrl-lite pbt``) evaluates its top-k agents and their ensemble instead.
+    A population run (``finrl-lite pbt``) evaluates its top-k agents and their ensemble; a run of `finrl-lite
+    ensemble` is back-tested by :func:`finrl_lite.train.ensemble.backtest_ensemble_run`.
     """
     run = Path(run_dir)
-    from finrl_lite.train import population  # imported here: it builds on this module
+    from finrl_lite.train import ensemble, population  # imported here: they build on this module
 
     if population.is_population_run(run):
         return population.backtest_population(run, split, use_cache=use_cache)
+    if ensemble.is_ensemble_run(run):
+        return ensemble.backtest_ensemble_run(run, split, use_cache=use_cache)
     cfg = load_run_config(run)
     market = prepare_data(cfg, use_cache=use_cache).market
     part = split_of(market, split)

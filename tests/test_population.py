@@ -392,8 +392,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        home = tmp_path_factory.mktemp("home")
-        patch.setenv("HOME", str(home))  # Ray's workers default some folders to ~ (e.g. ~/ray_results)
         temp = str(tmp_path_factory.mktemp("ray"))
         nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "temp_dir": temp})
         nodes.add_node(num_cpus=1, temp_dir=temp)

@@ -77,7 +77,7 @@ def leaderboard_frame(history: pd.DataFrame, population: PopulationConfig, ranki
         if column not in frame:
             frame[column] = np.nan
     for column in ("parent_trial", "parent_checkpoint", "checkpoint_id"):
-        frame[column] = frame[column].fillna("")
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
     return frame[columns].reset_index(drop=True)
 
 

@@ -203,7 +203,6 @@ def run_peer(args: argparse.Namespace, out: Path) -> dict[str, float]:
                 storage_path=str((out / "peer").resolve()),
                 callbacks=[Record()],
                 stop={"env_steps": args.trial_steps},
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
                 verbose=0,
             ),
         )

@@ -138,7 +138,11 @@ class PopulationConfig(_Strict):
     ray_temp_dir: str | None = Field(None, description="Temp/log folder of the embedded local Ray (None: Ray's default).")
     max_failures: int = Field(2, ge=0, description="Restarts of a failed trial from its last checkpoint.")
     checkpoints_to_keep: int | None = Field(
-        4, ge=3, description="Checkpoints kept per trial (>= 3: an exploit may copy one that is not the latest; None: all)."
+        None,
+        ge=3,
+        description="Checkpoints Ray keeps per trial (None: all, a few MB per trial). Ray names a trial's checkpoints "
+        "by a counter that an exploit rewinds to the donor's, so a newer checkpoint can take an older one's name; "
+        "deleting old ones (a number here) can then delete a newer one under that name.",
     )
     top_k: int = Field(3, ge=1, description="Best trials (by their last validation report) saved as agents and evaluated.")
     ensemble: Literal["pick_best", "mean", "vote"] | None = Field(

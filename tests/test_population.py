@@ -411,7 +411,6 @@ def population_run(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Pa
     overrides = [
         *TINY,
         f"population.storage_path={out.parent / 'ray_results'}",
-        "population.checkpoints_to_keep=null",  # every checkpoint stays, so the test can find each exploit's donor
         "population.num_samples=2",  # one trial per node: they run side by side, and every report is ranked
         "env.num_envs=64",
         "population.perturbation_interval=8192",

@@ -364,7 +364,7 @@ def test_unreachable_address_is_refused_before_anything_runs(tmp_path: Path) -> 
     assert not ray.is_initialized() and not (tmp_path / "run").exists()
 
 
-def test_cli_refuses_resume_of_a_directory_that_is_not_a_population_run(tmp_path: Path) -> None:
+def test_a_directory_that_is_not_a_population_run_is_neither_resumed_nor_overwritten(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("train: {total_timesteps: 10}\n")  # a training run's directory
     result = runner.invoke(app, ["pbt", "--out", str(tmp_path), "--resume"])
     assert result.exit_code == 2
@@ -373,6 +373,9 @@ def test_cli_refuses_resume_of_a_directory_that_is_not_a_population_run(tmp_path
     assert result.exit_code == 2 and "no population: section" in result.output
     with pytest.raises(ConfigError, match="not a population run"):
         backtest_population(tmp_path)
+    with pytest.raises(ConfigError, match="holds another run"):
+        run_population(tiny_config(), tmp_path)
+    assert (tmp_path / "config.yaml").read_text() == "train: {total_timesteps: 10}\n"  # left as it was
 
 
 def test_cli_reports_an_unreachable_address(tmp_path: Path) -> None:

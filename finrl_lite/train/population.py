@@ -330,6 +330,8 @@ def run_population(
             raise ConfigError("a new population needs a config")
         if is_population_run(out):
             raise ConfigError(f"{out} already holds a population run; add --resume to continue it, or choose a new --out")
+        if (out / "config.yaml").exists():
+            raise ConfigError(f"{out} holds another run (its config.yaml would be replaced); choose a new --out")
         state = {}
     population = _population(cfg)
     require("ray.tune", "population", "finrl-lite pbt (Ray Tune)")

@@ -180,7 +180,12 @@ POPULATION = [
         "(`top_1/`, `top_2/`, loadable with `load_agent` and by `finrl-lite backtest`) and their ensemble (`ensemble/`, "
         "the mean of their actions)."
     ),
-    new_code_cell("metrics = run_population(cfg, OUT / 'pbt')\nsorted(p.name for p in (OUT / 'pbt').iterdir())"),
+    new_code_cell(
+        "import shutil\n\n"
+        "shutil.rmtree(OUT / 'pbt', ignore_errors=True)  # re-running the notebook starts a new population\n"
+        "metrics = run_population(cfg, OUT / 'pbt')\n"
+        "sorted(p.name for p in (OUT / 'pbt').iterdir())"
+    ),
     new_markdown_cell(
         "## 3. The leaderboard\n"
         "One row per report: the trial, its step count, the validation metrics, the hyper-parameters it trained with, "

@@ -35,6 +35,7 @@ from finrl_lite.env_config import (
 from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
 from finrl_lite.paper_config import PaperConfig
+from finrl_lite.population_config import PopulationConfig
 from finrl_lite.registry import Registry, expected_values
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "EnsembleTurbulenceConfig",
     "EnvConfig",
     "EnvConfigBase",
+    "PopulationConfig",
     "PortfolioEnvConfig",
     "ScalesConfig",
     "StockTradingEnvConfig",
@@ -403,6 +405,41 @@ class AppConfig(StrictModel):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     ensemble: EnsembleConfig | None = Field(None, description="Rolling-window ensemble (`finrl-lite ensemble`).")
+    population: PopulationConfig | None = Field(
+        None, description="Population-based training (`finrl-lite pbt`): scheduler, population, mutations, resources."
+    )
+
+    @model_validator(mode="after")
+    def _population_agent(self) -> AppConfig:
+        """Every mutated name is a hyper-parameter the agent can change while training, within its valid range; a GPU
+        share per trial needs a GPU env; a voting ensemble needs discrete-action agents."""
+        if self.population is None:
+            return self
+        backend = BACKENDS.get(self.agent.backend)
+        tunable = backend.tunable(self.agent.algo)
+        owner = f"agent {self.agent.backend} {self.agent.algo}"
+        gpu = self.population.resources_per_trial.gpu
+        if gpu > 0 and self.env.device == "cpu":
+            raise ValueError(
+                f"population.resources_per_trial.gpu is {gpu:g} but env.device is cpu: the GPU share would sit idle; "
+                "set env.device=cuda, or resources_per_trial.gpu=0"
+            )
+        if self.population.ensemble == "vote" and self.agent.algo not in backend.discrete_algos:
+            raise ValueError(f"population.ensemble: vote needs discrete-action agents; {owner} is continuous (use mean)")
+        for name, mutation in self.population.mutations.items():
+            if name not in tunable:
+                allowed = ", ".join(sorted(tunable)) or "none (population-based training cannot mutate this agent)"
+                raise ValueError(
+                    f"population.mutations.{name}: not a hyper-parameter {owner} can change during training; allowed: {allowed}"
+                )
+            spec = tunable[name]
+            outside = [v for v in mutation.candidates() if not spec.contains(v)]
+            if outside:
+                raise ValueError(
+                    f"population.mutations.{name}: {', '.join(map(str, outside))} outside the valid range "
+                    f"{spec.describe()} of {owner}'s {name}"
+                )
+        return self
 
 
 # ---------------------------------------------------------------------- loading

@@ -3,8 +3,8 @@
 - ``dow30_ppo.yaml`` needs Yahoo Finance: it runs on the synthetic source with the same 29 tickers, dates, splits,
   environment and agent (offline); its Yahoo path is covered offline in tests/test_sources_remote.py.
 - ``sp500_csv.yaml`` and ``crypto_csv.yaml`` run on the real files of ../shared/data (skipped when absent).
-- ``melo_ddqn.yaml``, ``melo_published.yaml``, ``ensemble.yaml`` and ``paper_sim.yaml`` have their own commands (``finrl-lite melo``,
-  ``finrl-lite ensemble``, ``finrl-lite paper``), run with a tiny budget by the test files named in OWN_COMMAND.
+- the M-ELO, ensemble, population and paper-trading configs have their own commands (``finrl-lite melo``,
+  ``ensemble``, ``pbt``, ``paper``), run with a tiny budget by the test files of OWN_COMMAND.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ OWN_COMMAND = {
     "melo_published.yaml": "tests/melo/test_cli_melo.py",
     "ensemble.yaml": "tests/train/test_ensemble.py",
     "paper_sim.yaml": "tests/trade/test_paper_cli.py",
+    "pbt.yaml": "tests/test_population.py",
+    "pbt_sp500.yaml": "tests/test_population.py",
 }
 TRAINED_HERE = ["quickstart.yaml", "ddqn.yaml", "portfolio.yaml", "dow30_ppo.yaml", "sp500_csv.yaml", "crypto_csv.yaml"]
 

@@ -610,7 +610,6 @@ def _image_path_in_repo(path: str) -> Path:
     return REPO / relative
 
 
-@pytest.mark.xfail(strict=True, raises=LookupError, reason="finrl-lite pbt not built yet")
 def test_entrypoint_arguments_are_accepted_by_finrl_lite_pbt() -> None:
     from finrl_lite.config import load_config
 
@@ -624,3 +623,4 @@ def test_entrypoint_arguments_are_accepted_by_finrl_lite_pbt() -> None:
     cfg = load_config(local_config, overrides)  # the --set keys exist and their values are valid
     (storage,) = [s.split("=", 1)[1] for s in overrides if s.startswith("population.storage_path=")]
     assert str(cfg.population.storage_path) == storage
+    assert cfg.population.resources_per_trial.gpu > 0 and cfg.env.device == "cuda"  # the GPU workers' GPUs are used

@@ -1,4 +1,4 @@
-"""Tutorials 01 and 02 run top to bottom with a small budget (offline), and are what tutorials/build_notebooks.py writes."""
+"""Tutorials 01, 02 and 04 run top to bottom with a small budget (offline), and are what tutorials/build_notebooks.py writes."""
 
 from __future__ import annotations
 
@@ -72,3 +72,18 @@ def test_quickstart_writes_to_a_temporary_folder_by_default(monkeypatch: pytest.
     assert run_dir.parent.parent == Path(tempfile.gettempdir()) and run_dir.parent.name.startswith("finrl_lite_quickstart_")
     assert not (TUTORIALS / "tutorial_runs").exists()
     run_dir.parent.rmdir()  # the set-up cell made it (empty)
+
+
+@pytest.mark.slow
+def test_population_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tutorial 04: a tiny population and a rolling-window ensemble on an embedded Ray (its session folder is the
+    test session's sandbox, tests/conftest.py), plots inline, no NaN printed, nothing written into the repository."""
+    monkeypatch.setenv("FINRL_LITE_TUTORIAL_STEPS", str(STEPS))
+    monkeypatch.setenv("FINRL_LITE_TUTORIAL_OUT", str(tmp_path))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    before = sorted(p.name for p in TUTORIALS.iterdir())
+    outputs = _execute(nbformat.read(TUTORIALS / "04_population.ipynb", as_version=4))
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert not re.search(r"\bnan\b", _text(outputs), flags=re.IGNORECASE), "a NaN is printed where a number is expected"
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots are shown inline
+    assert sorted(p.name for p in TUTORIALS.iterdir()) == before

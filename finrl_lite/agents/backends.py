@@ -22,11 +22,12 @@ name them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from finrl_lite.agents.hyperparameters import NATIVE_PPO, SB3_A2C, SB3_OFF_POLICY, SB3_PPO, Hyperparameter
 from finrl_lite.errors import ConfigError
 from finrl_lite.registry import Registry, Target, resolve
 
@@ -45,6 +46,8 @@ class AgentBackend:
             environment from ``agent.params`` (which it checks, naming the allowed keys).
         file_name: the model's file (or folder) name inside a saved agent directory.
         description: one line for messages and docs.
+        hyperparameters: ``agent.algo`` value -> the hyper-parameters its agents can change while they train
+            (``set_hyperparameters``; what population-based training mutates), with their valid ranges.
         discrete_algos: the algorithms whose ``predict`` returns the Box action of a discrete choice
             (:mod:`finrl_lite.envs.discrete_actions`: hold, or buy / sell ``hmax`` shares of one ticker); an
             ensemble can take a majority vote over those.
@@ -58,6 +61,7 @@ class AgentBackend:
     build: Target
     file_name: str
     description: str = ""
+    hyperparameters: Mapping[str, Mapping[str, Hyperparameter]] = field(default_factory=dict)
     discrete_algos: frozenset[str] = frozenset()
     check: Target | None = None
 
@@ -70,6 +74,10 @@ class AgentBackend:
         if unknown:
             raise ConfigError(f"agent backend '{self.name}': discrete_algos {sorted(unknown)} are not among its algos")
         object.__setattr__(self, "algos", MappingProxyType(dict(self.algos)))
+        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(self.hyperparameters)))
+        undeclared = sorted(set(self.hyperparameters) - set(self.algos))
+        if undeclared:
+            raise ConfigError(f"agent backend '{self.name}': hyperparameters of {undeclared}, which are not among its algos")
         object.__setattr__(self, "discrete_algos", frozenset(self.discrete_algos))
 
     def make(self, algo: str, env: Any, params: Mapping[str, Any], seed: int = 0) -> Any:
@@ -94,6 +102,10 @@ class AgentBackend:
             )
         return resolve(self.algos[algo])
 
+    def tunable(self, algo: str) -> Mapping[str, Hyperparameter]:
+        """The hyper-parameters agents of ``algo`` can change while they train (empty: none)."""
+        return self.hyperparameters.get(algo, MappingProxyType({}))
+
 
 _SB3_AGENT = "finrl_lite.agents.sb3.agent:SB3Agent"
 _RLLIB_AGENT = "finrl_lite.agents.rllib.agent:RLlibAgent"
@@ -111,6 +123,7 @@ BACKENDS: Registry[AgentBackend] = Registry(
             file_name="model.pt",
             check="finrl_lite.agents.native.build:check_native_params",
             description="on-device torch agents that read the batched environment's tensors directly",
+            hyperparameters={"ppo": NATIVE_PPO},
             discrete_algos=frozenset({"ddqn"}),
         ),
         AgentBackend(
@@ -120,6 +133,11 @@ BACKENDS: Registry[AgentBackend] = Registry(
             file_name="model.zip",
             check="finrl_lite.agents.sb3.agent:check_hyperparameters",
             description="stable-baselines3 algorithms through the SB3 vector-env adapter",
+            hyperparameters={
+                "ppo": SB3_PPO,
+                "a2c": SB3_A2C,
+                **dict.fromkeys(("ddpg", "td3", "sac", "dqn", "ddqn"), SB3_OFF_POLICY),
+            },
             discrete_algos=frozenset({"dqn", "ddqn"}),
         ),
         AgentBackend(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Agent", "TrainProgress", "ProgressCallback", "rollout_lengths"]
+__all__ = ["Agent", "TrainProgress", "ProgressCallback", "TunableAgent", "rollout_lengths"]
 
 
 @dataclass
@@ -65,3 +65,16 @@ class Agent(Protocol):
 
     @classmethod
     def load(cls, path: str | Path, env: Any = None) -> Agent: ...
+
+
+@runtime_checkable
+class TunableAgent(Agent, Protocol):
+    """An agent whose hyper-parameters can change between :meth:`learn` calls (what population-based training needs).
+
+    The names and ranges it accepts are its backend's ``hyperparameters`` for its algorithm
+    (:class:`~finrl_lite.agents.backends.AgentBackend`).
+    """
+
+    def set_hyperparameters(self, values: Mapping[str, float]) -> None:
+        """Apply new values from the next :meth:`learn` call on (unknown names and values out of range: ConfigError)."""
+        ...

@@ -21,6 +21,7 @@ def register_commands() -> None:
     from finrl_lite.cli.ensemble import ensemble
     from finrl_lite.cli.melo import melo_app
     from finrl_lite.cli.paper import paper_app
+    from finrl_lite.cli.population import pbt
     from finrl_lite.cli.train import backtest, train
 
     app.add_typer(data_app, name="data")
@@ -28,6 +29,7 @@ def register_commands() -> None:
     app.add_typer(paper_app, name="paper")
     app.command("train")(train)
     app.command("backtest")(backtest)
+    app.command("pbt")(pbt)
     app.command("ensemble")(ensemble)
     _registered = True
 

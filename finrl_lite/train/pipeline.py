@@ -41,7 +41,7 @@ from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.base import Agent, TrainProgress
 from finrl_lite.agents.baselines import make_baseline
 from finrl_lite.agents.factory import load_agent, make_agent, save_agent
-from finrl_lite.config import AppConfig, dump_config, load_config
+from finrl_lite.config import AgentConfig, AppConfig, dump_config, load_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError, DataError, FinrlLiteError
@@ -62,7 +62,10 @@ __all__ = [
     "library_versions",
     "load_run_config",
     "report_split",
+    "restore_env",
+    "split_of",
     "train_run",
+    "write_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -103,7 +106,8 @@ def _write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=1, default=str))
 
 
-def _split(market: MarketData, name: str) -> MarketData:
+def split_of(market: MarketData, name: str) -> MarketData:
+    """The bars of split ``name`` of ``market`` (a ConfigError naming the splits the config defines if it has none)."""
     if market.splits is None or name not in market.splits:
         known = sorted(market.splits or {})
         raise ConfigError(f"data.splits has no split '{name}' (splits: {known}); define it in the config")
@@ -122,7 +126,7 @@ def baseline_curves(market: MarketData, cfg: AppConfig, split: str | tuple[objec
     if isinstance(split, tuple):
         part = market.slice(split)
     else:
-        part = _split(market, split) if split is not None else market
+        part = split_of(market, split) if split is not None else market
     history = market if split is not None else None
     curves = [run_baseline(make_baseline(name), part, cfg.env, history) for name in cfg.train.baselines]
     index = index_curve(part, cfg.env.initial_amount)
@@ -159,7 +163,7 @@ def _train_seed(
     directory.mkdir(parents=True, exist_ok=True)
     progress_path = directory / "progress.json"
     progress = _read_progress(progress_path)
-    train_env = make_env(cfg.env, _split(market, cfg.train.train_split), seed=seed)
+    train_env = make_env(cfg.env, split_of(market, cfg.train.train_split), seed=seed)
     try:
         done = progress["done"] and (directory / "model" / "agent.json").is_file()
         if progress["done"] and not done:
@@ -200,7 +204,7 @@ def _train_seed(
     train_env.close()
     metrics = {}
     for split in cfg.train.eval_splits:
-        part = _split(market, split)
+        part = split_of(market, split)
         metrics[split] = report_split(evaluate_split(agent, part, cfg, seed, baselines[split]), part, directory, split)
     _write_json(directory / "metrics.json", metrics)
     return metrics
@@ -234,7 +238,7 @@ def _resume_or_start(cfg: AppConfig, env: Any, seed: int, directory: Path, progr
     if checkpoint is None:
         return make_agent(cfg, env, seed=seed), False
     advice = f"delete {checkpoint} to resume from an older checkpoint or train this seed from the start"
-    _restore_env(env, checkpoint, advice)
+    restore_env(env, checkpoint, advice)
     agent = _load(checkpoint, env, advice)
     logger.info("seed %d: resuming after %d steps", seed, _agent_steps(agent))
     return agent, True
@@ -250,8 +254,7 @@ def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: 
     continue training exactly. A crash at any point leaves a complete checkpoint that :func:`_latest_checkpoint` finds."""
     staging = directory / "checkpoint.new"
     shutil.rmtree(staging, ignore_errors=True)
-    save_agent(agent, cfg.agent, staging, training_state=True)
-    torch.save(env.state_dict(), staging / _ENV_SNAPSHOT)
+    write_checkpoint(agent, env, cfg.agent, staging)
     atomic_write_text(staging / _CHECKPOINT_DONE, json.dumps({"steps": steps}))
     final = directory / "checkpoint"
     old = directory / "checkpoint.old"
@@ -310,7 +313,21 @@ def _latest_checkpoint(directory: Path, progress_steps: int) -> Path | None:
     return final
 
 
-def _restore_env(env: Any, checkpoint: Path, advice: str) -> None:
+def write_checkpoint(agent: Agent, env: Any, cfg: AgentConfig, directory: Path) -> Path:
+    """Write into ``directory`` what continuing training exactly needs: the agent with its training state and
+    ``env.pt``, the training environment's snapshot (:func:`restore_env` and ``load_agent`` read them back)."""
+    save_agent(agent, cfg, directory, training_state=True)
+    torch.save(env.state_dict(), directory / _ENV_SNAPSHOT)
+    return directory
+
+
+def restore_env(env: Any, checkpoint: Path, advice: str | None = None) -> None:
+    """Load the training environment's snapshot of a checkpoint written by :func:`write_checkpoint` into ``env``.
+
+    Raises:
+        ConfigError: the snapshot is missing or unreadable (``advice`` says what to do about an unreadable one).
+    """
+    advice = advice or f"delete {checkpoint} to train from the start"
     path = checkpoint / _ENV_SNAPSHOT
     if not path.is_file():
         raise ConfigError(
@@ -362,7 +379,7 @@ def check_run(cfg: AppConfig, use_cache: bool = True) -> MarketData:
                 f"(splits: {sorted(cfg.data.splits)}); define it in the config"
             )
     market = prepare_data(cfg, use_cache=use_cache).market
-    with make_env(cfg.env, _split(market, cfg.train.train_split), seed=cfg.train.seeds[0]) as env:
+    with make_env(cfg.env, split_of(market, cfg.train.train_split), seed=cfg.train.seeds[0]) as env:
         env.check_memory()
     return market
 
@@ -514,7 +531,7 @@ def backtest_run(
     with RunLock(run):
         market = prepare_data(cfg, use_cache=use_cache).market
         _check_data(run, market, allow_data_change)
-        part = _split(market, split)
+        part = split_of(market, split)
         agents = {}
         for seed in cfg.train.seeds:
             model_dir = run / f"seed_{seed}" / "model"

@@ -1,4 +1,5 @@
-"""Back-testing any run directory by its kind: a `finrl-lite train` run, or a run of `finrl-lite ensemble`.
+"""Back-testing any run directory by its kind: a `finrl-lite train` run, a run of `finrl-lite ensemble` or of
+`finrl-lite pbt`.
 
 The kinds build on :mod:`finrl_lite.train.pipeline`, so the dispatch sits above them (the pipeline itself never
 imports the modules built on it).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from finrl_lite.train import ensemble, pipeline
+from finrl_lite.train import ensemble, pipeline, population
 
 __all__ = ["backtest"]
 
@@ -21,6 +22,8 @@ def backtest(run_dir: str | Path, split: str = "test", use_cache: bool = True, a
         ``{split: {curve: {metric: {mean, low, high, n, values}}}}``.
     """
     run = Path(run_dir)
+    if population.is_population_run(run):
+        return population.backtest_population(run, split, use_cache=use_cache)
     if ensemble.is_ensemble_run(run):
         return ensemble.backtest_ensemble_run(run, split, use_cache=use_cache)
     return pipeline.backtest_run(run, split, use_cache=use_cache, allow_data_change=allow_data_change)

@@ -62,6 +62,9 @@ def assert_same_trajectory(
             if fractional and ("holdings" in key or key == "trades"):
                 if key != "trades":
                     torch.testing.assert_close(y, x, rtol=1e-9, atol=1e-9, msg=f"step {k}, {key}")
+            elif "holdings" in key and x.dtype.is_floating_point and float(x.abs().max()) >= 2.0**53:
+                # whole shares beyond 2**53 (hmax=1e19) are not exact floats: the sums' order shows in the last bits
+                torch.testing.assert_close(y, x, rtol=1e-9, atol=0.0, msg=f"step {k}, {key}")
             elif not x.dtype.is_floating_point or "holdings" in key or key in INT_KEYS:
                 assert torch.equal(x, y), (k, key, x, y)
             else:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from torch import nn
 
 from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_lengths
 from finrl_lite.agents.divergence import all_finite, check_diverged
+from finrl_lite.agents.hyperparameters import NATIVE_PPO, check_hyperparameters
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
 from finrl_lite.io import atomic_path
 
@@ -396,6 +398,13 @@ class NativePPO:
                 break
         means = sums / max(updates, 1)
         return torch.stack([means[0], means[1], means[2], approx_kl, means[3], explained_variance(val, ret)]), epochs
+
+    def set_hyperparameters(self, values: Mapping[str, float]) -> None:
+        """Change hyper-parameters of :data:`~finrl_lite.agents.hyperparameters.NATIVE_PPO` from the next
+        :meth:`learn` call on (population-based training's explore step). The learning rate still follows
+        the annealing schedule of the next call when ``anneal_lr``; weights, optimizer moments and counters are kept.
+        """
+        self.config = replace(self.config, **check_hyperparameters(NATIVE_PPO, values, "native ppo"))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, training_state: bool = False) -> Path:

@@ -30,7 +30,7 @@ import logging
 import pickle
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import FloatSchedule
 
+from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_lengths
 from finrl_lite.agents.divergence import all_finite, check_diverged
+from finrl_lite.agents.hyperparameters import check_hyperparameters as check_tunable
 from finrl_lite.agents.sb3.double_dqn import DoubleDQN
 from finrl_lite.envs.adapters import SB3VecEnv
 from finrl_lite.envs.discrete_actions import DiscreteTradeActions, discrete_to_box
@@ -260,6 +263,25 @@ class SB3Agent:
             yield
         finally:
             model.n_steps, model.rollout_buffer = saved
+
+    def set_hyperparameters(self, values: Mapping[str, float]) -> None:
+        """Change the hyper-parameters the sb3 backend declares for this algorithm (``BACKENDS``) from the next
+        :meth:`learn` call on: the learning-rate and clip-range schedules become constants of the new values, and
+        ``gamma`` / ``gae_lambda`` reach the rollout or replay buffer too. Weights and optimizer moments are kept."""
+        checked = check_tunable(BACKENDS.get("sb3").tunable(self.algo), values, f"sb3 {self.algo}")
+        model = self.model
+        for name, value in checked.items():
+            if name == "learning_rate":
+                model.learning_rate = value
+                model.lr_schedule = FloatSchedule(value)
+            elif name == "clip_range":
+                model.clip_range = FloatSchedule(value)
+            else:
+                setattr(model, name, value)
+            for buffer in (getattr(model, "rollout_buffer", None), getattr(model, "replay_buffer", None)):
+                if name in ("gamma", "gae_lambda") and hasattr(buffer, name):
+                    setattr(buffer, name, value)
+        self.params.update(checked)
 
     def predict(self, obs: Any, deterministic: bool = True) -> Any:
         """Box actions ``[B, N]`` for observations ``[B, D]`` (numpy or torch in, same type out)."""

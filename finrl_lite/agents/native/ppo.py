@@ -366,24 +366,27 @@ class NativePPO:
             order = torch.randperm(n, generator=self.generator, device=self.device)
             for start in range(0, n, minibatch):
                 idx = order[start : start + minibatch]
-                dist = self.policy.distribution(obs[idx])
-                new_logp = dist.log_prob(act[idx]).sum(-1)
+                # index_select, not x[idx]: the same rows, an order of magnitude faster on CPU
+                mb_obs, mb_act, mb_logp, mb_adv, mb_ret, mb_val = (
+                    x.index_select(0, idx) for x in (obs, act, logp, adv, ret, val)
+                )
+                dist = self.policy.distribution(mb_obs)
+                new_logp = dist.log_prob(mb_act).sum(-1)
                 entropy = dist.entropy().sum(-1).mean()
-                log_ratio = new_logp - logp[idx]
+                log_ratio = new_logp - mb_logp
                 ratio = log_ratio.exp()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1.0) - log_ratio).mean()
                     clip_fraction = ((ratio - 1.0).abs() > cfg.clip_coef).to(torch.float32).mean()
-                mb_adv = adv[idx]
                 if cfg.norm_adv and mb_adv.numel() > 1:
                     mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
                 pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-                new_val = self.policy.value(obs[idx])
+                new_val = self.policy.value(mb_obs)
                 if cfg.clip_vloss:
-                    clipped = val[idx] + (new_val - val[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
-                    v_loss = 0.5 * torch.max((new_val - ret[idx]) ** 2, (clipped - ret[idx]) ** 2).mean()
+                    clipped = mb_val + (new_val - mb_val).clamp(-cfg.clip_coef, cfg.clip_coef)
+                    v_loss = 0.5 * torch.max((new_val - mb_ret) ** 2, (clipped - mb_ret) ** 2).mean()
                 else:
-                    v_loss = 0.5 * ((new_val - ret[idx]) ** 2).mean()
+                    v_loss = 0.5 * ((new_val - mb_ret) ** 2).mean()
                 loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
                 self.optimizer.zero_grad()
                 loss.backward()

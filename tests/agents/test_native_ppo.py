@@ -40,6 +40,23 @@ def test_running_norm_matches_batch_statistics() -> None:
     torch.testing.assert_close(norm.var, x.var(0, unbiased=False), rtol=1e-3, atol=1e-6)
 
 
+def test_policy_density_and_entropy_match_torch_normal() -> None:
+    agent = NativePPO(None, PPOConfig(seed=2, init_log_std=-0.7), obs_size=3, action_size=4)
+    with torch.no_grad():
+        agent.policy.log_std.copy_(torch.tensor([-0.7, 0.0, 0.3, -2.0]))
+    feats = torch.randn(6, 3)
+    mean = agent.policy.action_mean(feats)
+    action = agent.policy.sample(mean, agent.generator)
+    normal = torch.distributions.Normal(mean, agent.policy.log_std.exp().expand_as(mean))
+    torch.testing.assert_close(agent.policy.log_prob(mean, action), normal.log_prob(action).sum(-1))
+    torch.testing.assert_close(agent.policy.entropy().expand(6), normal.entropy().sum(-1))
+    log_std = agent.policy.log_std.detach().clone().requires_grad_()
+    normal = torch.distributions.Normal(mean.detach(), log_std.exp().expand_as(mean))
+    normal.log_prob(action.detach()).sum(-1).mean().backward()
+    agent.policy.log_prob(mean.detach(), action.detach()).mean().backward()
+    torch.testing.assert_close(agent.policy.log_std.grad, log_std.grad)  # the same gradient for the log-std
+
+
 class _TargetEnv:
     """A tiny batched torch env: reward is -|action - 0.5|, episodes of 5 steps (truncated)."""
 

@@ -85,6 +85,7 @@ class PPOConfig:
     """Seed of the network initialisation and action sampling."""
 
 
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _RECENT = 100
 """Episode returns kept for the progress report."""
 _STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
@@ -179,9 +180,24 @@ class ActorCritic(nn.Module):
     def value(self, feats: torch.Tensor) -> torch.Tensor:
         return self.critic(feats).squeeze(-1)
 
-    def distribution(self, feats: torch.Tensor) -> torch.distributions.Normal:
-        mean = self.actor(feats)
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
+    def action_mean(self, feats: torch.Tensor) -> torch.Tensor:
+        """Mean of the Gaussian policy (its standard deviation is ``log_std.exp()``, the same for every state)."""
+        return self.actor(feats)
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """An action drawn around ``mean``."""
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        return mean + self.log_std.exp() * noise
+
+    def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Log-density of ``action`` under the policy, summed over the action dimensions (``torch.distributions.Normal``'s
+        formula, written on the ``[A]`` log-std so that nothing is expanded to the batch)."""
+        variance = (2.0 * self.log_std).exp()
+        return (-((action - mean) ** 2) / (2.0 * variance) - self.log_std - _LOG_SQRT_2PI).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the policy, summed over the action dimensions (the same in every state)."""
+        return (0.5 + _LOG_SQRT_2PI + self.log_std).sum()
 
 
 class NativePPO:
@@ -221,13 +237,8 @@ class NativePPO:
         x = torch.as_tensor(obs, device=self.device)
         if x.dim() == 1:
             x = x.unsqueeze(0)
-        dist = self.policy.distribution(self.policy.features(x))
-        action = (
-            dist.mean
-            if deterministic
-            else dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=self.device)
-        )
-        action = action.clamp(-1.0, 1.0)
+        mean = self.policy.action_mean(self.policy.features(x))
+        action = (mean if deterministic else self.policy.sample(mean, self.generator)).clamp(-1.0, 1.0)
         return action.cpu().numpy() if is_numpy else action
 
     # ------------------------------------------------------------------ learning
@@ -281,9 +292,9 @@ class NativePPO:
                     self.policy.norm.update(obs)
                 with torch.no_grad():
                     feats = self.policy.features(obs)
-                    dist = self.policy.distribution(feats)
-                    action = dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=dev)
-                    logp = dist.log_prob(action).sum(-1)
+                    mean = self.policy.action_mean(feats)
+                    action = self.policy.sample(mean, self.generator)
+                    logp = self.policy.log_prob(mean, action)
                     val_buf[t] = self.policy.value(feats)
                 obs_buf[t] = feats
                 act_buf[t], logp_buf[t] = action, logp
@@ -370,9 +381,8 @@ class NativePPO:
                 mb_obs, mb_act, mb_logp, mb_adv, mb_ret, mb_val = (
                     x.index_select(0, idx) for x in (obs, act, logp, adv, ret, val)
                 )
-                dist = self.policy.distribution(mb_obs)
-                new_logp = dist.log_prob(mb_act).sum(-1)
-                entropy = dist.entropy().sum(-1).mean()
+                new_logp = self.policy.log_prob(self.policy.action_mean(mb_obs), mb_act)
+                entropy = self.policy.entropy()
                 log_ratio = new_logp - mb_logp
                 ratio = log_ratio.exp()
                 with torch.no_grad():

@@ -219,7 +219,7 @@ class NativePPO:
         action_size = action_size or env.action_size
         with seeded_init(self.config.seed):  # the caller's global RNG is left as it was
             self.policy = ActorCritic(obs_size, action_size, self.config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), fused=True, lr=self.config.learning_rate, eps=1e-5)
         self.generator = torch.Generator(device=self.device)  # action sampling and minibatch order
         self.generator.manual_seed(self.config.seed)
         self.num_timesteps = 0

@@ -57,6 +57,18 @@ def test_policy_density_and_entropy_match_torch_normal() -> None:
     torch.testing.assert_close(agent.policy.log_std.grad, log_std.grad)  # the same gradient for the log-std
 
 
+def test_running_norm_is_accurate_for_float32_columns_with_a_large_mean_and_a_small_spread() -> None:
+    g = torch.Generator().manual_seed(0)
+    scale = torch.tensor([1e-3, 1.0, 1e3], dtype=torch.float64)
+    x = (torch.randn(4096, 3, generator=g, dtype=torch.float64) * scale + torch.tensor([5e3, 5.0, 5e-3])).to(torch.float32)
+    norm = RunningNorm(3)
+    norm.count.zero_()  # no prior: the running statistics are the batch's
+    norm.update(x)
+    exact = x.to(torch.float64)
+    torch.testing.assert_close(norm.mean, exact.mean(0), rtol=1e-12, atol=0)
+    torch.testing.assert_close(norm.var, exact.var(0, unbiased=False), rtol=1e-6, atol=0)
+
+
 class _TargetEnv:
     """A tiny batched torch env: reward is -|action - 0.5|, episodes of 5 steps (truncated)."""
 

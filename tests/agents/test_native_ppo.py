@@ -123,6 +123,25 @@ def test_building_and_training_leave_the_global_rng_alone() -> None:
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_skipping_the_bootstrap_on_steps_without_truncation_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finrl_lite.agents.native import ppo
+
+    needed: list[bool] = []
+    original = ppo._bootstrap_needed
+
+    def counted(truncated: torch.Tensor) -> bool:
+        needed.append(original(truncated))
+        return needed[-1]
+
+    monkeypatch.setattr(ppo, "_bootstrap_needed", counted)
+    skipping = NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 3)
+    assert needed.count(True) == 24 // 5 and needed.count(False) == 24 - 24 // 5  # episodes of 5 steps
+    monkeypatch.setattr(ppo, "_bootstrap_needed", lambda truncated: True)
+    always = NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 3)
+    for a, b in zip(skipping.policy.state_dict().values(), always.policy.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 class _Interrupt(Exception):
     pass
 

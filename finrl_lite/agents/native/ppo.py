@@ -304,9 +304,10 @@ class NativePPO:
                 obs, reward, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
                 reward = reward.to(torch.float32)
                 self._episode_returns += reward
-                with torch.no_grad():  # bootstrap a time-limit truncation from the episode's last observation
-                    final_value = self.policy.value(self.policy.features(info["final_obs"]))
-                    reward = reward + cfg.gamma * final_value * truncated.to(torch.float32)
+                if _bootstrap_needed(truncated):
+                    with torch.no_grad():  # bootstrap a time-limit truncation from the episode's last observation
+                        final_value = self.policy.value(self.policy.features(info["final_obs"]))
+                        reward = reward + cfg.gamma * final_value * truncated.to(torch.float32)
                 done = (terminated | truncated).to(torch.float32)
                 rew_buf[t], done_buf[t] = reward, done
                 finished[t] = torch.where(done.bool(), self._episode_returns, torch.nan)
@@ -465,6 +466,13 @@ class NativePPO:
             agent._episode_returns = state["episode_returns"].to(agent.device)
             agent.recent_returns = list(state["recent_returns"])
         return agent
+
+
+def _bootstrap_needed(truncated: torch.Tensor) -> bool:
+    """Whether a step's truncation bootstrap (a critic pass over the final observations) must be computed: always on
+    an accelerator, where reading the flags would stall it; on CPU, where the read is free, only when an episode was
+    truncated (most steps truncate none: skipping them adds nothing times zero to the rewards)."""
+    return truncated.device.type != "cpu" or bool(truncated.any())
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:

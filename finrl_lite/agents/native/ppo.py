@@ -35,6 +35,7 @@ from torch import nn
 from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_lengths
 from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
+from finrl_lite.agents.native.tanh import Tanh
 from finrl_lite.io import atomic_path
 
 __all__ = ["PPOConfig", "NativePPO", "RunningNorm", "compute_gae", "explained_variance"]
@@ -160,7 +161,7 @@ def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
         nn.init.zeros_(linear.bias)
         layers.append(linear)
         if not last:
-            layers.append(nn.Tanh())
+            layers.append(Tanh())
     return nn.Sequential(*layers)
 
 

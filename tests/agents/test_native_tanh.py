@@ -40,4 +40,7 @@ def test_a_dtype_numpy_lacks_goes_to_torch_and_strided_inputs_work() -> None:
     assert torch.equal(Tanh()(x), torch.tanh(x))
     wide = torch.randn(4, 6)
     torch.testing.assert_close(Tanh()(wide[:, ::2]), torch.tanh(wide[:, ::2]))
+    for shape in [(), (0,), (0, 3)]:  # a 0-d input (numpy returns a scalar for it) and empty ones
+        x = torch.full(shape, 0.5)
+        torch.testing.assert_close(Tanh()(x), torch.tanh(x))
     assert list(Tanh().state_dict()) == []  # no parameters: checkpoints of the networks are unchanged

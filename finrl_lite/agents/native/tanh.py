@@ -24,7 +24,7 @@ _NUMPY_DTYPES = (torch.float32, torch.float64)
 class _NumpyTanh(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        y = torch.from_numpy(np.tanh(x.detach().numpy()))
+        y = torch.from_numpy(np.asarray(np.tanh(x.detach().numpy())))  # asarray: numpy returns a scalar for 0-d input
         ctx.save_for_backward(y)
         return y
 

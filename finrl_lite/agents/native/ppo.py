@@ -472,7 +472,7 @@ class NativePPO:
 def _bootstrap_needed(truncated: torch.Tensor) -> bool:
     """Whether a step's truncation bootstrap (a critic pass over the final observations) must be computed: always on
     an accelerator, where reading the flags would stall it; on CPU, where the read is free, only when an episode was
-    truncated (most steps truncate none: skipping them adds nothing times zero to the rewards)."""
+    truncated (most steps truncate none, and there the pass adds zero times a finite value to the rewards)."""
     return truncated.device.type != "cpu" or bool(truncated.any())
 
 

@@ -11,7 +11,8 @@ SB3 PPO on FinRL's own StockTradingEnv, same data, same run. Prints the throughp
 
 The SB3 same-settings side times one whole iteration (a rollout of num_envs x 32 steps and its update), from
 the start of the rollout (the env resets before it excluded); the tutorial side, like the native side, is
-timed after a warm-up iteration.
+timed after a warm-up iteration, and the two are measured in interleaved rounds (``--repeats``) whose medians
+give the ratios, the machine being possibly shared.
 
     python benchmarks/bench_train.py            # ~3 minutes on 2 CPU cores
     python benchmarks/bench_train.py --quick
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import time
 
 import torch
@@ -47,9 +49,9 @@ def bench_finrl_sb3(market, steps: int) -> float:  # noqa: ANN001
     model = PPO("MlpPolicy", vec, n_steps=2048, batch_size=128, ent_coef=0.01, learning_rate=2.5e-4, seed=0, device="cpu")
     with quiet():
         model.learn(2048)  # warm-up
-        start = time.perf_counter()
-        model.learn(steps, reset_num_timesteps=False)
-    return steps / (time.perf_counter() - start)
+        before, start = model.num_timesteps, time.perf_counter()
+        model.learn(steps, reset_num_timesteps=False)  # whole rollouts of 2048 steps
+    return (model.num_timesteps - before) / (time.perf_counter() - start)
 
 
 def bench_sb3_same_settings(market, num_envs: int, cfg: PPOConfig = NATIVE) -> float:  # noqa: ANN001
@@ -114,6 +116,10 @@ def bench_native(market, num_envs: int, steps: int, device: str, dtype: str) -> 
     return (agent.num_timesteps - before) / (time.perf_counter() - start)
 
 
+def _runs(values: list[float]) -> str:
+    return f"   (median of {', '.join(f'{v:,.0f}' for v in values)})" if len(values) > 1 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
@@ -125,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides (0: torch's default)")
     parser.add_argument("--tutorial-steps", type=int, help="timed steps of the FinRL-tutorial peer (default 4096, quick 2048)")
     parser.add_argument("--iterations", type=int, help="timed native iterations per num_envs (default 16, quick 4)")
+    parser.add_argument(
+        "--repeats", type=int, help="rounds of the tutorial peer and the native side, interleaved; medians (default 3, quick 1)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,17 +145,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     tutorial_steps = args.tutorial_steps or (2048 if args.quick else 4096)
     iterations = args.iterations or (4 if args.quick else 16)
-    tutorial = bench_finrl_sb3(market, tutorial_steps)
-    print(f"SB3 PPO on FinRL StockTradingEnv, FinRL tutorial settings (1 env, 10 epochs x 128): {tutorial:10,.0f} env-steps/s")
+    repeats = args.repeats or (1 if args.quick else 3)
+    same = {n: bench_sb3_same_settings(market, n) for n in args.num_envs}  # once: its iteration is long
+    tutorial: list[float] = []
+    ours: dict[int, list[float]] = {n: [] for n in args.num_envs}
+    for _ in range(repeats):  # interleaved, so that a busy spell of a shared machine falls on both sides
+        tutorial.append(bench_finrl_sb3(market, tutorial_steps))
+        for n in args.num_envs:
+            ours[n].append(bench_native(market, n, n * NATIVE.num_steps * iterations, args.device, args.dtype))
+    peer = statistics.median(tutorial)
+    label = "SB3 PPO on FinRL StockTradingEnv, FinRL tutorial settings (1 env, 10 epochs x 128)"
+    print(f"{label}: {peer:10,.0f} env-steps/s{_runs(tutorial)}")
     for n in args.num_envs:
-        same = bench_sb3_same_settings(market, n)
         minibatch = n * NATIVE.num_steps // NATIVE.num_minibatches
         settings = f"{n} envs, {NATIVE.update_epochs} epochs x {minibatch:,}"
-        print(f"SB3 PPO on FinRL StockTradingEnv, same settings ({settings}): {same:10,.0f} env-steps/s")
-        ours = bench_native(market, n, n * NATIVE.num_steps * iterations, args.device, args.dtype)
+        print(f"SB3 PPO on FinRL StockTradingEnv, same settings ({settings}): {same[n]:10,.0f} env-steps/s")
+        native = statistics.median(ours[n])
         print(
-            f"native PPO, StockTradingVecEnv num_envs={n:6d} ({args.device}, {args.dtype}): {ours:12,.0f} env-steps/s   "
-            f"ratio vs SB3 FinRL tutorial {ours / tutorial:8.1f}x   vs SB3 same settings {ours / same:8.1f}x"
+            f"native PPO, StockTradingVecEnv num_envs={n:6d} ({args.device}, {args.dtype}): {native:12,.0f} env-steps/s   "
+            f"ratio vs SB3 FinRL tutorial {native / peer:8.1f}x   vs SB3 same settings {native / same[n]:8.1f}x{_runs(ours[n])}"
         )
     return 0
 

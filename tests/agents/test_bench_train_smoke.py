@@ -39,3 +39,4 @@ def test_bench_train_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert "FinRL tutorial settings" in out and "same settings (2 envs, 4 epochs x 16)" in out
     assert "ratio vs SB3 FinRL tutorial" in out and "vs SB3 same settings" in out
+    assert " 0 env-steps/s" not in out  # the steps counted are the steps learned (whole rollouts), not the steps asked

@@ -63,12 +63,14 @@ def make_finrl_env(  # noqa: ANN201
     hmax: int = 100,
     initial_amount: float = 1e6,
     turbulence_threshold: float | None = None,
+    frame: pd.DataFrame | None = None,
 ):
-    """FinRL 0.3.7 ``StockTradingEnv`` with its tutorial parameters on ``market``."""
+    """FinRL 0.3.7 ``StockTradingEnv`` with its tutorial parameters on ``market`` (``frame``: ``finrl_frame(market,
+    indicators)`` made once, for many environments to share instead of a copy each)."""
     module = load_finrl_env_module()
     n = market.num_tickers
     return module.StockTradingEnv(
-        df=finrl_frame(market, indicators),
+        df=finrl_frame(market, indicators) if frame is None else frame,
         stock_dim=n,
         hmax=hmax,
         initial_amount=initial_amount,

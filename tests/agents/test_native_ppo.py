@@ -40,6 +40,35 @@ def test_running_norm_matches_batch_statistics() -> None:
     torch.testing.assert_close(norm.var, x.var(0, unbiased=False), rtol=1e-3, atol=1e-6)
 
 
+def test_policy_density_and_entropy_match_torch_normal() -> None:
+    agent = NativePPO(None, PPOConfig(seed=2, init_log_std=-0.7), obs_size=3, action_size=4)
+    with torch.no_grad():
+        agent.policy.log_std.copy_(torch.tensor([-0.7, 0.0, 0.3, -2.0]))
+    feats = torch.randn(6, 3)
+    mean = agent.policy.action_mean(feats)
+    action = agent.policy.sample(mean, agent.generator)
+    normal = torch.distributions.Normal(mean, agent.policy.log_std.exp().expand_as(mean))
+    torch.testing.assert_close(agent.policy.log_prob(mean, action), normal.log_prob(action).sum(-1))
+    torch.testing.assert_close(agent.policy.entropy().expand(6), normal.entropy().sum(-1))
+    log_std = agent.policy.log_std.detach().clone().requires_grad_()
+    normal = torch.distributions.Normal(mean.detach(), log_std.exp().expand_as(mean))
+    normal.log_prob(action.detach()).sum(-1).mean().backward()
+    agent.policy.log_prob(mean.detach(), action.detach()).mean().backward()
+    torch.testing.assert_close(agent.policy.log_std.grad, log_std.grad)  # the same gradient for the log-std
+
+
+def test_running_norm_is_accurate_for_float32_columns_with_a_large_mean_and_a_small_spread() -> None:
+    g = torch.Generator().manual_seed(0)
+    scale = torch.tensor([1e-3, 1.0, 1e3], dtype=torch.float64)
+    x = (torch.randn(4096, 3, generator=g, dtype=torch.float64) * scale + torch.tensor([5e3, 5.0, 5e-3])).to(torch.float32)
+    norm = RunningNorm(3)
+    norm.count.zero_()  # no prior: the running statistics are the batch's
+    norm.update(x)
+    exact = x.to(torch.float64)
+    torch.testing.assert_close(norm.mean, exact.mean(0), rtol=1e-12, atol=0)
+    torch.testing.assert_close(norm.var, exact.var(0, unbiased=False), rtol=1e-6, atol=0)
+
+
 class _TargetEnv:
     """A tiny batched torch env: reward is -|action - 0.5|, episodes of 5 steps (truncated)."""
 
@@ -92,6 +121,25 @@ def test_building_and_training_leave_the_global_rng_alone() -> None:
     before = torch.get_rng_state()
     NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 2)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_skipping_the_bootstrap_on_steps_without_truncation_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finrl_lite.agents.native import ppo
+
+    needed: list[bool] = []
+    original = ppo._bootstrap_needed
+
+    def counted(truncated: torch.Tensor) -> bool:
+        needed.append(original(truncated))
+        return needed[-1]
+
+    monkeypatch.setattr(ppo, "_bootstrap_needed", counted)
+    skipping = NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 3)
+    assert needed.count(True) == 24 // 5 and needed.count(False) == 24 - 24 // 5  # episodes of 5 steps
+    monkeypatch.setattr(ppo, "_bootstrap_needed", lambda truncated: True)
+    always = NativePPO(_TargetEnv(), PPOConfig(num_steps=8, seed=3)).learn(8 * 8 * 3)
+    for a, b in zip(skipping.policy.state_dict().values(), always.policy.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 class _Interrupt(Exception):

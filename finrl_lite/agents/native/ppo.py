@@ -37,6 +37,7 @@ from finrl_lite.agents.base import ProgressCallback, TrainProgress, rollout_leng
 from finrl_lite.agents.divergence import all_finite, check_diverged
 from finrl_lite.agents.hyperparameters import NATIVE_PPO, check_hyperparameters
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
+from finrl_lite.agents.native.tanh import Tanh
 from finrl_lite.io import atomic_path
 
 __all__ = ["PPOConfig", "NativePPO", "RunningNorm", "compute_gae", "explained_variance"]
@@ -87,6 +88,7 @@ class PPOConfig:
     """Seed of the network initialisation and action sampling."""
 
 
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _RECENT = 100
 """Episode returns kept for the progress report."""
 _STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
@@ -136,8 +138,11 @@ class RunningNorm(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        batch_var, batch_mean = torch.var_mean(x, dim=0, correction=0)
-        batch_var, batch_mean, n = batch_var.to(torch.float64), batch_mean.to(torch.float64), x.shape[0]
+        # two passes in float64 (mean, then centred squares): more accurate than torch.var_mean in float32, and its
+        # Welford reduction over dim 0 is several times slower on CPU
+        x64, n = x.to(torch.float64), x.shape[0]
+        batch_mean = x64.mean(dim=0)
+        batch_var = (x64 - batch_mean).square().mean(dim=0)
         delta = batch_mean - self.mean
         total = self.count + n
         self.mean += delta * n / total
@@ -158,7 +163,7 @@ def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
         nn.init.zeros_(linear.bias)
         layers.append(linear)
         if not last:
-            layers.append(nn.Tanh())
+            layers.append(Tanh())
     return nn.Sequential(*layers)
 
 
@@ -181,9 +186,24 @@ class ActorCritic(nn.Module):
     def value(self, feats: torch.Tensor) -> torch.Tensor:
         return self.critic(feats).squeeze(-1)
 
-    def distribution(self, feats: torch.Tensor) -> torch.distributions.Normal:
-        mean = self.actor(feats)
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
+    def action_mean(self, feats: torch.Tensor) -> torch.Tensor:
+        """Mean of the Gaussian policy (its standard deviation is ``log_std.exp()``, the same for every state)."""
+        return self.actor(feats)
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """An action drawn around ``mean``."""
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        return mean + self.log_std.exp() * noise
+
+    def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Log-density of ``action`` under the policy, summed over the action dimensions (``torch.distributions.Normal``'s
+        formula, written on the ``[A]`` log-std so that nothing is expanded to the batch)."""
+        variance = (2.0 * self.log_std).exp()
+        return (-((action - mean) ** 2) / (2.0 * variance) - self.log_std - _LOG_SQRT_2PI).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the policy, summed over the action dimensions (the same in every state)."""
+        return (0.5 + _LOG_SQRT_2PI + self.log_std).sum()
 
 
 class NativePPO:
@@ -205,7 +225,7 @@ class NativePPO:
         action_size = action_size or env.action_size
         with seeded_init(self.config.seed):  # the caller's global RNG is left as it was
             self.policy = ActorCritic(obs_size, action_size, self.config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), fused=True, lr=self.config.learning_rate, eps=1e-5)
         self.generator = torch.Generator(device=self.device)  # action sampling and minibatch order
         self.generator.manual_seed(self.config.seed)
         self.num_timesteps = 0
@@ -223,13 +243,8 @@ class NativePPO:
         x = torch.as_tensor(obs, device=self.device)
         if x.dim() == 1:
             x = x.unsqueeze(0)
-        dist = self.policy.distribution(self.policy.features(x))
-        action = (
-            dist.mean
-            if deterministic
-            else dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=self.device)
-        )
-        action = action.clamp(-1.0, 1.0)
+        mean = self.policy.action_mean(self.policy.features(x))
+        action = (mean if deterministic else self.policy.sample(mean, self.generator)).clamp(-1.0, 1.0)
         return action.cpu().numpy() if is_numpy else action
 
     # ------------------------------------------------------------------ learning
@@ -283,18 +298,19 @@ class NativePPO:
                     self.policy.norm.update(obs)
                 with torch.no_grad():
                     feats = self.policy.features(obs)
-                    dist = self.policy.distribution(feats)
-                    action = dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.generator, device=dev)
-                    logp = dist.log_prob(action).sum(-1)
+                    mean = self.policy.action_mean(feats)
+                    action = self.policy.sample(mean, self.generator)
+                    logp = self.policy.log_prob(mean, action)
                     val_buf[t] = self.policy.value(feats)
                 obs_buf[t] = feats
                 act_buf[t], logp_buf[t] = action, logp
                 obs, reward, terminated, truncated, info = env.step(action.clamp(-1.0, 1.0))
                 reward = reward.to(torch.float32)
                 self._episode_returns += reward
-                with torch.no_grad():  # bootstrap a time-limit truncation from the episode's last observation
-                    final_value = self.policy.value(self.policy.features(info["final_obs"]))
-                    reward = reward + cfg.gamma * final_value * truncated.to(torch.float32)
+                if _bootstrap_needed(truncated):
+                    with torch.no_grad():  # bootstrap a time-limit truncation from the episode's last observation
+                        final_value = self.policy.value(self.policy.features(info["final_obs"]))
+                        reward = reward + cfg.gamma * final_value * truncated.to(torch.float32)
                 done = (terminated | truncated).to(torch.float32)
                 rew_buf[t], done_buf[t] = reward, done
                 finished[t] = torch.where(done.bool(), self._episode_returns, torch.nan)
@@ -368,24 +384,26 @@ class NativePPO:
             order = torch.randperm(n, generator=self.generator, device=self.device)
             for start in range(0, n, minibatch):
                 idx = order[start : start + minibatch]
-                dist = self.policy.distribution(obs[idx])
-                new_logp = dist.log_prob(act[idx]).sum(-1)
-                entropy = dist.entropy().sum(-1).mean()
-                log_ratio = new_logp - logp[idx]
+                # index_select, not x[idx]: the same rows, an order of magnitude faster on CPU
+                mb_obs, mb_act, mb_logp, mb_adv, mb_ret, mb_val = (
+                    x.index_select(0, idx) for x in (obs, act, logp, adv, ret, val)
+                )
+                new_logp = self.policy.log_prob(self.policy.action_mean(mb_obs), mb_act)
+                entropy = self.policy.entropy()
+                log_ratio = new_logp - mb_logp
                 ratio = log_ratio.exp()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1.0) - log_ratio).mean()
                     clip_fraction = ((ratio - 1.0).abs() > cfg.clip_coef).to(torch.float32).mean()
-                mb_adv = adv[idx]
                 if cfg.norm_adv and mb_adv.numel() > 1:
                     mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
                 pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-                new_val = self.policy.value(obs[idx])
+                new_val = self.policy.value(mb_obs)
                 if cfg.clip_vloss:
-                    clipped = val[idx] + (new_val - val[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
-                    v_loss = 0.5 * torch.max((new_val - ret[idx]) ** 2, (clipped - ret[idx]) ** 2).mean()
+                    clipped = mb_val + (new_val - mb_val).clamp(-cfg.clip_coef, cfg.clip_coef)
+                    v_loss = 0.5 * torch.max((new_val - mb_ret) ** 2, (clipped - mb_ret) ** 2).mean()
                 else:
-                    v_loss = 0.5 * ((new_val - ret[idx]) ** 2).mean()
+                    v_loss = 0.5 * ((new_val - mb_ret) ** 2).mean()
                 loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
                 self.optimizer.zero_grad()
                 loss.backward()
@@ -458,6 +476,13 @@ class NativePPO:
             agent._episode_returns = state["episode_returns"].to(agent.device)
             agent.recent_returns = list(state["recent_returns"])
         return agent
+
+
+def _bootstrap_needed(truncated: torch.Tensor) -> bool:
+    """Whether a step's truncation bootstrap (a critic pass over the final observations) must be computed: always on
+    an accelerator, where reading the flags would stall it; on CPU, where the read is free, only when an episode was
+    truncated (most steps truncate none, and there the pass adds zero times a finite value to the rewards)."""
+    return truncated.device.type != "cpu" or bool(truncated.any())
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:

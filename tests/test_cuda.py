@@ -37,7 +37,7 @@ def no_host_sync() -> Iterator[None]:
 
 
 def _rollout(env, actions: list[torch.Tensor]) -> list[torch.Tensor]:  # noqa: ANN001
-    obs, _ = env.reset(seed=3)
+    obs, _ = env.reset(seed=list(range(env.num_envs)))  # explicit keys: the same episode starts on every device
     out = [obs]
     for action in actions:
         obs, reward, terminated, truncated, info = env.step(action.to(env.device))
@@ -64,9 +64,10 @@ def test_stock_trading_steps_on_the_gpu_without_a_host_sync_and_matches_the_cpu(
     cpu = _rollout(StockTradingVecEnv(market, params, num_envs=32, step_mode="eager"), actions)
     gpu_env = StockTradingVecEnv(market, params, num_envs=32, device="cuda")
     gpu_env.reset(seed=3)
+    on_gpu = [action.cuda() for action in actions]
     with no_host_sync():
-        for action in actions[:5]:
-            gpu_env.step(action.cuda())
+        for action in on_gpu:
+            gpu_env.step(action)
     gpu = _rollout(gpu_env, actions)
     for a, b in zip(cpu, gpu, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
@@ -79,9 +80,10 @@ def test_portfolio_steps_on_the_gpu_without_a_host_sync_and_matches_the_cpu(mark
     cpu = _rollout(cpu_env, actions)
     gpu_env = PortfolioAllocationVecEnv(market, params, num_envs=16, device="cuda")
     gpu_env.reset(seed=3)
+    on_gpu = [action.cuda() for action in actions]
     with no_host_sync():
-        for action in actions[:5]:
-            gpu_env.step(action.cuda())
+        for action in on_gpu:
+            gpu_env.step(action)
     gpu = _rollout(gpu_env, actions)
     for a, b in zip(cpu, gpu, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
@@ -91,9 +93,10 @@ def test_melo_steps_on_the_gpu_without_a_host_sync() -> None:
     sim = MeloSimConfig(num_envs=4, num_symbols=3, periods_per_day=12)
     env = MeloVecEnv(sim, seed=1, device="cuda")
     obs, _ = env.reset(seed=1)
+    actions = [torch.full((env.num_envs,), t % env.num_actions, device="cuda") for t in range(30)]
     with no_host_sync():
-        for t in range(30):  # past the end of a day: the autoreset is sync-free too
-            obs, reward, terminated, truncated, info = env.step(torch.full((env.num_envs,), t % env.num_actions, device="cuda"))
+        for action in actions:  # past the end of a day: the autoreset is sync-free too
+            obs, reward, terminated, truncated, info = env.step(action)
     assert obs.device.type == "cuda" and obs.shape == (env.num_envs, env.observation_size)
     assert bool(torch.isfinite(obs).all()) and bool(torch.isfinite(reward).all())
 

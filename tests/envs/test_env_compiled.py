@@ -13,11 +13,11 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 def _trajectory(env: StockTradingVecEnv | PortfolioAllocationVecEnv, steps: int) -> list[torch.Tensor]:
-    gen = torch.Generator(device=env.device).manual_seed(0)
-    obs, _ = env.reset(seed=7)
+    gen = torch.Generator().manual_seed(0)  # on the CPU, and explicit episode keys: the same run on every device
+    obs, _ = env.reset(seed=[7 + i for i in range(env.num_envs)])
     out = [obs.clone()]
     for _ in range(steps):
-        action = torch.rand(env.num_envs, env.action_size, generator=gen, device=env.device) * 2 - 1
+        action = (torch.rand(env.num_envs, env.action_size, generator=gen, dtype=torch.float64) * 2 - 1).to(env.device)
         obs, reward, terminated, truncated, info = env.step(action)
         out += [obs.clone(), reward.clone(), terminated.clone(), truncated.clone(), info["final_obs"].clone()]
     return out

@@ -288,7 +288,8 @@ def sample_period(
     # --- background midpoint noise of the markout windows of the period's fill events (Skellam)
     per_second = (bg_rate / T).view(B, 1, 1)
     h1, h5 = MARKOUT_HORIZONS_S
-    widths = torch.tensor([h1 / 2, h1 / 2, (h5 - h1) / 2, (h5 - h1) / 2], device=dev, dtype=dt)  # up / down halves
+    widths = torch.full((4,), h1 / 2, device=dev, dtype=dt)  # up / down halves; filled, not copied from the host
+    widths[2:] = (h5 - h1) / 2
     counts = torch.poisson((per_second * widths).expand(B, sim.noise_events, 4).contiguous(), generator=generator)
     noise = counts[..., 0::2] - counts[..., 1::2]
 

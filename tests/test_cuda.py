@@ -57,12 +57,11 @@ def market() -> MarketData:
     return default_market(num_tickers=4, num_dates=60, num_features=2, seed=3)
 
 
-@pytest.mark.parametrize("lot_size", [1, 10])
-def test_stock_trading_steps_on_the_gpu_without_a_host_sync_and_matches_the_cpu(market: MarketData, lot_size: int) -> None:
-    params = StockTradingParams(episode_length=9, turbulence_threshold=15.0, lot_size=lot_size, slippage_bps=3.0)
-    actions = _random_actions(32, market.num_tickers, 25)  # several episodes: autoreset included
-    cpu = _rollout(StockTradingVecEnv(market, params, num_envs=32, step_mode="eager"), actions)
-    gpu_env = StockTradingVecEnv(market, params, num_envs=32, device="cuda")
+def _assert_gpu_steps_without_a_sync_and_match_the_cpu(make_env, steps: int) -> None:  # noqa: ANN001
+    """``make_env(device)`` on the GPU: steps under the sync check, then the CPU's trajectory with the same keys."""
+    cpu_env, gpu_env = make_env("cpu"), make_env("cuda")
+    actions = _random_actions(cpu_env.num_envs, cpu_env.action_size, steps)  # several episodes: autoreset included
+    cpu = _rollout(cpu_env, actions)
     gpu_env.reset(seed=3)
     on_gpu = [action.cuda() for action in actions]
     with no_host_sync():
@@ -71,22 +70,21 @@ def test_stock_trading_steps_on_the_gpu_without_a_host_sync_and_matches_the_cpu(
     gpu = _rollout(gpu_env, actions)
     for a, b in zip(cpu, gpu, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("lot_size", [1, 10])
+def test_stock_trading_steps_on_the_gpu_without_a_host_sync_and_matches_the_cpu(market: MarketData, lot_size: int) -> None:
+    params = StockTradingParams(episode_length=9, turbulence_threshold=15.0, lot_size=lot_size, slippage_bps=3.0)
+    _assert_gpu_steps_without_a_sync_and_match_the_cpu(
+        lambda device: StockTradingVecEnv(market, params, num_envs=32, device=device, step_mode="eager"), 25
+    )
 
 
 def test_portfolio_steps_on_the_gpu_without_a_host_sync_and_matches_the_cpu(market: MarketData) -> None:
     params = PortfolioParams(episode_length=7, lookback=5)
-    cpu_env = PortfolioAllocationVecEnv(market, params, num_envs=16)
-    actions = _random_actions(16, cpu_env.action_size, 20)
-    cpu = _rollout(cpu_env, actions)
-    gpu_env = PortfolioAllocationVecEnv(market, params, num_envs=16, device="cuda")
-    gpu_env.reset(seed=3)
-    on_gpu = [action.cuda() for action in actions]
-    with no_host_sync():
-        for action in on_gpu:
-            gpu_env.step(action)
-    gpu = _rollout(gpu_env, actions)
-    for a, b in zip(cpu, gpu, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    _assert_gpu_steps_without_a_sync_and_match_the_cpu(
+        lambda device: PortfolioAllocationVecEnv(market, params, num_envs=16, device=device), 20
+    )
 
 
 def test_melo_steps_on_the_gpu_without_a_host_sync() -> None:

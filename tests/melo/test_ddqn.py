@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,17 +23,9 @@ from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.errors import ConfigError
 
 
-def _linear(weight: list[list[float]], bias: list[float]) -> nn.Linear:
-    layer = nn.Linear(len(weight[0]), len(weight))
-    with torch.no_grad():
-        layer.weight.copy_(torch.tensor(weight))
-        layer.bias.copy_(torch.tensor(bias))
-    return layer
-
-
-def test_double_dqn_target_by_hand() -> None:
-    online = _linear([[1, 0], [0, 1], [1, 1]], [0, 0, 0])
-    target = _linear([[2, 0], [0, 3], [-1, -1]], [0.5, 0, 0])
+def test_double_dqn_target_by_hand(linear: Callable[[list[list[float]], list[float]], nn.Linear]) -> None:
+    online = linear([[1, 0], [0, 1], [1, 1]], [0, 0, 0])
+    target = linear([[2, 0], [0, 3], [-1, -1]], [0.5, 0, 0])
     batch = ReplayBatch(
         obs=torch.zeros(2, 2),
         action=torch.zeros(2, dtype=torch.int64),

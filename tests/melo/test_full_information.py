@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,9 @@ from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.errors import ConfigError
 
 
-def _linear(weight: list[list[float]], bias: list[float]) -> nn.Linear:
-    layer = nn.Linear(len(weight[0]), len(weight))
-    with torch.no_grad():
-        layer.weight.copy_(torch.tensor(weight))
-        layer.bias.copy_(torch.tensor(bias))
-    return layer
-
-
-def test_targets_by_hand() -> None:
-    online = _linear([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
-    target = _linear([[2.0, 0.0], [0.0, -1.0]], [0.0, 0.0])
+def test_targets_by_hand(linear: Callable[[list[list[float]], list[float]], nn.Linear]) -> None:
+    online = linear([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
+    target = linear([[2.0, 0.0], [0.0, -1.0]], [0.0, 0.0])
     batch = FullInformationBatch(
         obs=torch.zeros(1, 2),
         next_obs=torch.tensor([[5.0, 1.0]]),

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from finrl_lite.data_processors.market_data import MarketData
 
 SANDBOX = Path(tempfile.mkdtemp(prefix="flt"))  # short: Ray's socket paths under it must stay < 108 characters
-os.environ.update(
+os.environ.update(  # subprocesses (notebook kernels, Ray workers) write their temporary files into the sandbox too
+    TMPDIR=str(SANDBOX / "tmp"),
     HOME=str(SANDBOX / "home"),
     RAY_TMPDIR=str(SANDBOX),
     SB3_LOGDIR=str(SANDBOX / "sb3"),
@@ -35,6 +36,7 @@ os.environ.update(
 )
 os.environ.pop("RAY_ADDRESS", None)
 (SANDBOX / "home").mkdir()
+(SANDBOX / "tmp").mkdir()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

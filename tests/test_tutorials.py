@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -69,7 +70,8 @@ def test_quickstart_writes_to_a_temporary_folder_by_default(monkeypatch: pytest.
     nb.cells = nb.cells[:2]  # the introduction and the set-up cell
     text = _text(_execute(nb))
     run_dir = Path(re.search(r"run directory: (\S+)", text).group(1))
-    assert run_dir.parent.parent == Path(tempfile.gettempdir()) and run_dir.parent.name.startswith("finrl_lite_quickstart_")
+    kernel_tmp = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())  # the kernel's (tests/conftest.py sets TMPDIR)
+    assert run_dir.parent.parent == kernel_tmp and run_dir.parent.name.startswith("finrl_lite_quickstart_")
     assert not (TUTORIALS / "tutorial_runs").exists()
     run_dir.parent.rmdir()  # the set-up cell made it (empty)
 

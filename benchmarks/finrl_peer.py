@@ -7,11 +7,15 @@ pandas, matplotlib and stable-baselines3, which finrl_lite already depends on.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import io
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +26,11 @@ import pandas as pd
 from finrl_lite.data_processors import MarketData
 
 CACHE = Path.home() / ".cache" / "finrl_lite" / "bench"
+
+# SB3 makes a log folder in the temporary directory for every model it builds: keep the peers' in one, removed at exit
+if "SB3_LOGDIR" not in os.environ:
+    os.environ["SB3_LOGDIR"] = tempfile.mkdtemp(prefix="finrl_lite_bench_sb3_")
+    atexit.register(shutil.rmtree, os.environ["SB3_LOGDIR"], ignore_errors=True)
 FINRL_VERSION = "0.3.7"
 
 

@@ -83,6 +83,20 @@ class DataProcessor:
         self.interval = "1d"
         self.report = CleaningReport(calendar=self.calendar)
 
+    @classmethod
+    def from_config(cls, data: Any, source: Source | None = None, calendar: str | None = None) -> DataProcessor:
+        """The processor a ``data`` config describes: its source and cleaning settings (``source`` replaces the
+        config's own, ``calendar`` its cleaning calendar)."""
+        cleaning = data.cleaning
+        return cls(
+            source if source is not None else data.source,
+            calendar=calendar or cleaning.calendar,
+            on_bad_rows=cleaning.on_bad_rows,
+            align_to_calendar=cleaning.align_to_calendar,
+            max_price_jump=cleaning.max_price_jump,
+            **(source_options(data) if source is None else {}),
+        )
+
     # ------------------------------------------------------------------ steps
     def download(self, tickers: Sequence[str], start: object, end: object, interval: str = "1d") -> pd.DataFrame:
         """Long frame ``date, tic, open, high, low, close, volume`` from the source."""
@@ -308,14 +322,7 @@ def prepare_data(config: Any, use_cache: bool = True) -> PreparedData:
     """
     cfg = getattr(config, "data", config)
     options = source_options(cfg)
-    dp = DataProcessor(
-        cfg.source,
-        calendar=cfg.cleaning.calendar,
-        on_bad_rows=cfg.cleaning.on_bad_rows,
-        align_to_calendar=cfg.cleaning.align_to_calendar,
-        max_price_jump=cfg.cleaning.max_price_jump,
-        **options,
-    )
+    dp = DataProcessor.from_config(cfg)
     check_indicator_names(cfg.indicators)
     splits = Splits({k: (v.start, v.end) for k, v in cfg.splits.items()}) if cfg.splits else None
     fingerprint = getattr(dp.source, "fingerprint", None)

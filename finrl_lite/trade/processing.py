@@ -86,12 +86,7 @@ class LiveMarket:
                 )
             data = data.model_copy(update={"vix": False})
         self.data = data
-        self._dp = DataProcessor(
-            SeriesSource(origin, calendar, series),
-            calendar=calendar,
-            on_bad_rows=data.cleaning.on_bad_rows,
-            align_to_calendar=data.cleaning.align_to_calendar,
-        )
+        self._dp = DataProcessor.from_config(data, source=SeriesSource(origin, calendar, series), calendar=calendar)
         self._frames = [history] if not history.empty else []
 
     def append(self, bar: pd.DataFrame) -> None:

@@ -53,6 +53,8 @@ def make_feed(run: TradingRun, config: PaperConfig) -> Feed:
                 run.tickers,
                 start,
                 end,
+                date_format=run.config.data.date_format,
+                timezone=run.config.data.timezone,
                 speed=config.replay.speed,
                 interval=run.market.interval,
                 calendar=run.market.calendar,

@@ -51,3 +51,22 @@ def test_session_window_and_empty_session() -> None:
         ReplayFeed(frame, "2019-12-01")
     with pytest.raises(DataError, match=r"missing required column\(s\) \['volume'\]"):
         ReplayFeed(frame.drop(columns="volume"), "2019-11-01")
+
+
+def test_a_replay_file_is_read_with_the_runs_date_format(tmp_path) -> None:  # noqa: ANN001
+    days = ["2019-10-30", "2019-10-31", "2019-11-01"]
+    frame = _bars(days)
+    frame["date"] = frame["date"].dt.strftime("%d/%m/%Y")  # day first, as a run's data.date_format may say
+    path = tmp_path / "bars.csv"
+    frame.to_csv(path, index=False)
+    feed = ReplayFeed.from_file(path, ("A", "B"), "2019-10-31", date_format="%d/%m/%Y")
+    assert [b["date"].iloc[0] for b in feed.bars()] == [pd.Timestamp(d) for d in days[1:]]
+
+
+def test_the_live_processor_keeps_the_runs_cleaning_settings() -> None:
+    from finrl_lite.config import DataConfig
+    from finrl_lite.trade.processing import LiveMarket
+
+    data = DataConfig.model_validate({"cleaning": {"max_price_jump": None, "on_bad_rows": "error"}})
+    live = LiveMarket(data, "XNYS", _bars(["2019-10-30"]), {}, uses_vix=False, origin="test")
+    assert (live._dp.max_price_jump, live._dp.on_bad_rows) == (None, "error")

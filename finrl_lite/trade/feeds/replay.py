@@ -98,16 +98,25 @@ class ReplayFeed:
 
     @classmethod
     def from_file(
-        cls, path: str | Path, tickers: Sequence[str], start: object, end: object | None = None, **kwargs: object
+        cls,
+        path: str | Path,
+        tickers: Sequence[str],
+        start: object,
+        end: object | None = None,
+        date_format: str = "ISO8601",
+        timezone: str | None = None,
+        **kwargs: object,
     ) -> ReplayFeed:
-        """Replay a long-format csv/parquet file of raw bars (read by the csv/parquet data source).
+        """Replay a long-format csv/parquet file of raw bars (read by the csv/parquet data source with
+        ``date_format``, ``timezone`` and the feed's ``calendar``, as a run's ``data`` section reads its file).
 
         When every one of ``tickers`` is in the file, the other tickers are left out; otherwise all are kept
         (and the loop names both layouts). Columns ``vix`` and ``index``, when present, are the market series.
         """
         p = Path(path)
         kind = "parquet" if p.suffix == ".parquet" else "csv"
-        frame = make_source(kind, path=p).download([], "1900-01-01", "2200-01-01", str(kwargs.get("interval", "1d")))
+        source = make_source(kind, path=p, date_format=date_format, timezone=timezone, calendar=kwargs.get("calendar"))
+        frame = source.download([], "1900-01-01", "2200-01-01", str(kwargs.get("interval", "1d")))
         present = set(frame["tic"].unique())
         if tickers and set(tickers) <= present and present != set(tickers):
             logger.info("%s: replaying the run's %d tickers, leaving out %s", p, len(tickers), sorted(present - set(tickers)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import NamedTuple
 
@@ -109,6 +110,11 @@ def test_replay_buffer_state_round_trip_and_mismatch() -> None:
     partial = ReplayBuffer(5, 2, torch.device("cpu"))
     partial.add(torch.ones(2, 2), torch.ones(2, dtype=torch.int64), torch.ones(2), torch.ones(2, 2), torch.zeros(2))
     assert partial.state_dict()["obs"].shape == (2, 2)  # only the filled rows are saved
+    big = ReplayBuffer(100_000, 8, torch.device("cpu"))
+    big.add(torch.ones(2, 8), torch.ones(2, dtype=torch.int64), torch.ones(2), torch.ones(2, 8), torch.zeros(2))
+    written = io.BytesIO()
+    torch.save(big.state_dict(), written)
+    assert written.tell() < 20_000  # the two rows, not the storage behind them (about 7 MB)
     with pytest.raises(ConfigError, match="does not fit capacity 3"):
         ReplayBuffer(3, 2, torch.device("cpu")).load_state_dict(buf.state_dict())
     with pytest.raises(ConfigError, match=r"width \(2,\) does not fit capacity 5, width \(4,\)"):

@@ -155,9 +155,10 @@ class ReplayBuffer:
         self.size = 0
 
     def state_dict(self) -> dict[str, Any]:
-        """The stored transitions (only the filled rows, on the CPU) and the write position."""
+        """The stored transitions (the filled rows, copied to the CPU: saving a view would write its whole storage)
+        and the write position."""
         fields = ("obs", "next_obs", "action", "reward", "terminated")
-        return {"pos": self.pos, "size": self.size} | {f: getattr(self, f)[: self.size].cpu() for f in fields}
+        return {"pos": self.pos, "size": self.size} | {f: getattr(self, f)[: self.size].to("cpu", copy=True) for f in fields}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Refill from :meth:`state_dict` (of a buffer with the same capacity and observation width)."""

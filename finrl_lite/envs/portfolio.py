@@ -34,6 +34,7 @@ __all__ = [
     "make_portfolio_env",
     "make_portfolio_market",
     "make_portfolio_vec_env",
+    "portfolio_first_start",
     "portfolio_observation",
     "portfolio_reset",
     "portfolio_step",
@@ -143,14 +144,18 @@ class PortfolioInfo(NamedTuple):
     final_obs: torch.Tensor
 
 
+def portfolio_first_start(params: PortfolioParams, market: MarketData) -> int:
+    """The first bar a portfolio episode can start on: after the warm-up and a full covariance ``lookback``."""
+    return max(market.warmup, params.lookback)
+
+
 def make_portfolio_market(params: PortfolioParams, market: MarketData, device: str | torch.device = "cpu") -> EnvMarket:
     """Device market with the per-bar observation table ``[cov (N*N), features (K*N)]`` precomputed once.
 
     The covariance at bar t uses the close-to-close returns of bars ``t - lookback + 1 .. t`` only (zero
     where a ticker has no price yet); episodes start no earlier than bar ``max(warmup, lookback)``.
     """
-    if market.warmup < params.lookback:
-        market = replace(market, warmup=params.lookback)
+    market = replace(market, warmup=portfolio_first_start(params, market))
     prepared = prepare_market(
         market,
         features=params.features,

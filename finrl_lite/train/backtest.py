@@ -22,7 +22,7 @@ from finrl_lite.config import EnvConfig
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.envs.base import BatchedEnv
 from finrl_lite.envs.params import StockTradingParams
-from finrl_lite.envs.portfolio import PortfolioParams, make_portfolio_market
+from finrl_lite.envs.portfolio import PortfolioParams, portfolio_first_start
 from finrl_lite.envs.stock_trading import StockTradingVecEnv
 from finrl_lite.errors import ConfigError, DataError
 from finrl_lite.train.environment import env_params, make_env
@@ -166,7 +166,7 @@ def baseline_env(cfg: EnvConfig, market: MarketData) -> StockTradingVecEnv:
     """
     params = env_params(cfg, evaluation=True)
     if isinstance(params, PortfolioParams):
-        start = make_portfolio_market(params, market).first_start
+        start = portfolio_first_start(params, market)  # no device market: only its first bar is needed
         rules = StockTradingParams(
             action_mode="target_weights",
             initial_amount=params.initial_amount,

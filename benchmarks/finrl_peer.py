@@ -1,4 +1,4 @@
-"""FinRL's own `StockTradingEnv` as a peer for benchmarks (never imported by the package or the tests).
+"""FinRL's own `StockTradingEnv` as a peer for benchmarks (never imported by the package; the benchmark smoke tests load it).
 
 The `finrl` wheel is downloaded once with ``pip download finrl==0.3.7 --no-deps`` into a cache folder
 and its environment module is loaded straight from the wheel's files: it needs only gymnasium, numpy,

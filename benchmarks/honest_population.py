@@ -1,7 +1,7 @@
 """Honest results of population-based training on real data: the test-split Sharpe of the PBT top agent and of the
 top-k ensemble, against a single PPO run of the same total budget and the baselines, over several seeds.
 
-    python benchmarks/honest_population.py                      # 3 seeds, 8 trials x 100k steps (~15 min on 2 cores)
+    python benchmarks/honest_population.py                      # 3 seeds, 8 trials x 100k steps (~25 min, busy 2 cores)
     python benchmarks/honest_population.py --seeds 0 1 --trial-steps 50000
 
 Runs configs/pbt_sp500.yaml (the 29 Dow names of ../shared/data/sp500_5yr_daily.csv.gz): for each seed, one population

@@ -25,6 +25,7 @@ __all__ = ["GYM_ENVS", "PORTFOLIO_ID", "STOCK_TRADING_ID", "register_gym_envs", 
 
 STOCK_TRADING_ID = "finrl_lite/StockTrading-v0"
 PORTFOLIO_ID = "finrl_lite/PortfolioAllocation-v0"
+MELO_ID = "finrl_lite/Melo-v0"
 
 GYM_ENVS: dict[str, tuple[str, str]] = {
     STOCK_TRADING_ID: (
@@ -35,7 +36,7 @@ GYM_ENVS: dict[str, tuple[str, str]] = {
         "finrl_lite.envs.portfolio:make_portfolio_env",
         "finrl_lite.envs.portfolio:make_portfolio_vec_env",
     ),
-    "finrl_lite/Melo-v0": (
+    MELO_ID: (
         "finrl_lite.envs.melo.registration:make_melo_env",
         "finrl_lite.envs.melo.registration:make_melo_vec_env",
     ),

@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
+import json
 import logging
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_text", "pid_alive", "remove_stale_temp_files"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "pid_alive", "remove_stale_temp_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,11 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def atomic_write_json(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON to ``path`` atomically (values JSON lacks, such as dates, as strings)."""
+    return atomic_write_text(path, json.dumps(payload, indent=1, default=str))
 
 
 def remove_stale_temp_files(directory: str | Path) -> list[Path]:

@@ -522,6 +522,15 @@ def test_backtest_and_resume_of_a_finished_population(population_run: Path) -> N
     changed = load_config(population_run / "config.yaml", ["population.top_k=1"])
     with pytest.raises(ConfigError, match="--resume continues the population with its stored config"):
         run_population(changed, population_run, resume=True)
+    info = json.loads((population_run / "run.json").read_text())
+    (population_run / "run.json").write_text(json.dumps({**info, "data_fingerprint": "0" * 64}))
+    try:  # other data: refused as for a training run, or back-tested with a warning when allowed
+        result = runner.invoke(app, ["backtest", str(population_run), "--split", "test"])
+        assert result.exit_code == 2 and "data fingerprint changed" in " ".join(result.output.split())
+        result = runner.invoke(app, ["backtest", str(population_run), "--split", "test", "--allow-data-change"])
+        assert result.exit_code == 0, result.output
+    finally:
+        (population_run / "run.json").write_text(json.dumps(info))
 
 
 def test_the_sp500_variant_finds_its_data_and_builds_a_trial(sp500_path: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, log_file, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, log_file, user_errors
 from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 
 __all__ = ["ensemble"]
@@ -37,7 +37,7 @@ def ensemble(
     config: ConfigOption = None,
     set_: SetOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<config name>).")] = None,  # noqa: UP045
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Rolling windows: train every candidate before each window, pick by validation, trade the window, chain them."""
     from finrl_lite.config import load_config

@@ -12,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, SetOption, console, log_file, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, log_file, user_errors
 from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 from finrl_lite.errors import ConfigError
 
@@ -50,7 +50,7 @@ def pbt(
         typer.Option("--address", help="Join a Ray cluster: auto, or the head's host:port (default: an embedded local Ray)."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted population in --out.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the data cache.")] = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Population-based training (Ray Tune PBT / PB2) ranked on the validation split; saves the top-k agents and
     evaluates them and their ensemble on the test split against the baselines."""

@@ -30,7 +30,6 @@ from finrl_lite.envs.stock_trading import StockTradingVecEnv
 from finrl_lite.envs.synthetic import default_market
 
 register_envs()
-register_melo()
 
 __all__ = [
     "BatchedEnv",

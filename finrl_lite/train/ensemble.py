@@ -64,12 +64,23 @@ from finrl_lite.agents.factory import load_agent, make_agent, save_agent
 from finrl_lite.config import AgentConfig, AppConfig, EnsembleConfig, EnvConfig, dump_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
-from finrl_lite.errors import ConfigError, DataError, FinrlLiteError, require
-from finrl_lite.io import atomic_path, atomic_write_text
+from finrl_lite.errors import ConfigError, FinrlLiteError, require
+from finrl_lite.io import atomic_path, atomic_write_json, atomic_write_text
 from finrl_lite.train.backtest import EquityCurve, run_agent, run_agent_schedule
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES
-from finrl_lite.train.pipeline import aggregate_metrics, baseline_curves, library_versions, load_run_config, report_split
+from finrl_lite.train.pipeline import (
+    aggregate_metrics,
+    baseline_curves,
+    check_run_data,
+    data_identity,
+    library_versions,
+    load_run_config,
+    report_split,
+    split_of,
+    write_backtest,
+)
+from finrl_lite.train.run_lock import RunLock
 
 __all__ = [
     "EnsembleHook",
@@ -454,10 +465,6 @@ def _picks_frame(
     return pd.DataFrame(rows)
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=1, default=str))
-
-
 def ensemble_run(cfg: AppConfig, out_dir: str | Path, hook: EnsembleHook | None = None, use_cache: bool = True) -> EnsembleResult:
     """Run the rolling-window ensemble of ``cfg.ensemble`` into ``out_dir`` (see the module docstring).
 
@@ -481,7 +488,7 @@ def ensemble_run(cfg: AppConfig, out_dir: str | Path, hook: EnsembleHook | None 
     out.mkdir(parents=True, exist_ok=True)
     (out / _RECORD).unlink(missing_ok=True)  # an earlier run's record must not describe this one
     atomic_write_text(out / "config.yaml", dump_config(cfg))
-    _write_json(out / "run.json", {"kind": "ensemble", "data_fingerprint": market.fingerprint(), "versions": library_versions()})
+    atomic_write_json(out / "run.json", {"kind": "ensemble", **data_identity(market), "versions": library_versions()})
     jobs = member_jobs(cfg, windows, out)
     logger.info("ensemble: %d windows x %d members, parallel=%s", len(windows), len(jobs) // len(windows), _parallel_mode(ens))
     validation = _run_jobs(jobs, market, cfg, hook)
@@ -494,7 +501,7 @@ def ensemble_run(cfg: AppConfig, out_dir: str | Path, hook: EnsembleHook | None 
     bars, curve = _trade(market, cfg, windows, policies)
     curves = [curve, *baseline_curves(market, cfg, ens.split)]
     metrics = aggregate_metrics({0: {ens.split: report_split(curves, bars, out, ens.split)}})
-    _write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "metrics.json", metrics)
 
     names = [job.name for job in jobs[: len(jobs) // len(windows)]]
     table = np.asarray(scores).reshape(len(windows), len(names))
@@ -517,7 +524,7 @@ def ensemble_run(cfg: AppConfig, out_dir: str | Path, hook: EnsembleHook | None 
             for w, pick in zip(windows, picked, strict=True)
         ],
     }
-    _write_json(out / _RECORD, record)  # written last: its presence marks a finished ensemble run
+    atomic_write_json(out / _RECORD, record)  # written last: its presence marks a finished ensemble run
     return EnsembleResult(metrics, picks, curves, windows)
 
 
@@ -535,7 +542,9 @@ def _load_windows(run: Path) -> tuple[dict[str, Any], list[Window]]:
     return record, windows
 
 
-def backtest_ensemble_run(run_dir: str | Path, split: str = "test", use_cache: bool = True) -> dict[str, Any]:
+def backtest_ensemble_run(
+    run_dir: str | Path, split: str = "test", use_cache: bool = True, allow_data_change: bool = False
+) -> dict[str, Any]:
     """Back-test an ensemble run on ``split``, against the baselines; writes ``backtest_<split>/`` and ``backtest_<split>.json``.
 
     On the run's own span (``ensemble.split``) the agent is the chained rolling-window agent, each window's saved
@@ -548,36 +557,33 @@ def backtest_ensemble_run(run_dir: str | Path, split: str = "test", use_cache: b
 
     Raises:
         ConfigError: not an ensemble run, or an unknown split.
-        DataError: the data prepared now is not the data of the run (another fingerprint).
+        DataError: the data prepared now is not the data of the run (as :func:`~finrl_lite.train.pipeline.backtest_run`:
+            other tickers or fields, or other values unless ``allow_data_change``).
     """
     run = Path(run_dir)
     if not is_ensemble_run(run):
         raise ConfigError(f"{run}: not a finished ensemble run ({_RECORD} missing)")
     cfg = load_run_config(run)
-    record, windows = _load_windows(run)
-    market = prepare_data(cfg, use_cache=use_cache).market
-    fingerprint = json.loads((run / "run.json").read_text()).get("data_fingerprint")
-    if fingerprint != market.fingerprint():
-        raise DataError(f"{run}: the data prepared from its config differs from the run's (data fingerprint changed)")
-    if market.splits is None or split not in market.splits:
-        raise ConfigError(f"data.splits has no split '{split}' (splits: {sorted(market.splits or {})})")
-    if split == record["split"]:
-        policies = [load_agent(run / "windows" / w.name) for w in windows]
-        bars, curve = _trade(market, cfg, windows, policies)
-    else:
-        last = windows[-1]
-        bars = market.slice(split)
-        first_bar = int(market.splits.indices(split, market.dates)[0])
-        if first_bar < last.trade[0]:
-            logger.warning(
-                "split '%s' starts before the last policy's trade window (%s): part of it is in-sample",
-                split,
-                _date(market, last.trade[0]),
-            )
-        curve = run_agent(load_agent(run / "model"), bars, window_env(cfg.env, last), "agent")
-    curves = [curve, *baseline_curves(market, cfg, split)]
-    directory = run / f"backtest_{split}"
-    result = aggregate_metrics({0: {split: report_split(curves, bars, directory, split)}})
-    _write_json(directory / "backtest.json", result)
-    _write_json(run / f"backtest_{split}.json", result)
+    with RunLock(run):
+        record, windows = _load_windows(run)
+        market = prepare_data(cfg, use_cache=use_cache).market
+        check_run_data(run, market, allow_data_change)
+        bars = split_of(market, split)
+        if split == record["split"]:
+            policies = [load_agent(run / "windows" / w.name) for w in windows]
+            bars, curve = _trade(market, cfg, windows, policies)
+        else:
+            last = windows[-1]
+            first_bar = int(market.splits.indices(split, market.dates)[0])
+            if first_bar < last.trade[0]:
+                logger.warning(
+                    "split '%s' starts before the last policy's trade window (%s): part of it is in-sample",
+                    split,
+                    _date(market, last.trade[0]),
+                )
+            curve = run_agent(load_agent(run / "model"), bars, window_env(cfg.env, last), "agent")
+        curves = [curve, *baseline_curves(market, cfg, split)]
+        directory = run / f"backtest_{split}"
+        result = aggregate_metrics({0: {split: report_split(curves, bars, directory, split)}})
+        write_backtest(run, split, result)
     return result

@@ -36,7 +36,7 @@ from finrl_lite.agents.native.ddqn import DDQNConfig, DoubleDQN
 from finrl_lite.agents.native.full_information import FullInformationDQN
 from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.errors import ConfigError
-from finrl_lite.io import atomic_write_text
+from finrl_lite.io import atomic_write_json
 from finrl_lite.melo_config import MeloConfig
 from finrl_lite.train.melo_eval import evaluate_melo, plot_pareto, summarize_evaluations
 from finrl_lite.train.melo_table import (
@@ -157,7 +157,7 @@ def _write_checkpoint(
     torch.save(env.state_dict(), staging / "env.pt")
     if accumulator is not None:
         torch.save(accumulator.state_dict(), staging / "table.pt")
-    atomic_write_text(staging / "history.json", json.dumps(history, indent=1))
+    atomic_write_json(staging / "history.json", history)
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)

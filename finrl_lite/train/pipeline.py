@@ -45,7 +45,7 @@ from finrl_lite.config import AgentConfig, AppConfig, dump_config, load_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError, DataError, FinrlLiteError
-from finrl_lite.io import atomic_write_text
+from finrl_lite.io import atomic_write_json, atomic_write_text
 from finrl_lite.train.backtest import EquityCurve, index_curve, run_agent, run_baseline
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
@@ -100,10 +100,6 @@ def library_versions() -> dict[str, str]:
         "gymnasium": gymnasium.__version__,
         "stable_baselines3": stable_baselines3.__version__,
     }
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=1, default=str))
 
 
 def split_of(market: MarketData, name: str) -> MarketData:
@@ -196,7 +192,7 @@ def _train_seed(
             save_agent(agent, cfg.agent, directory / "model")
             learned = _agent_steps(agent) or total  # the budget rounded up to whole batched steps (or iterations)
             logger.info("seed %d: learned from %d environment steps (budget %d)", seed, learned, total)
-            _write_json(progress_path, {"steps": learned, "done": True})
+            atomic_write_json(progress_path, {"steps": learned, "done": True})
     except BaseException:
         with contextlib.suppress(FinrlLiteError):  # the error in flight says more than a late action check
             train_env.close()
@@ -206,7 +202,7 @@ def _train_seed(
     for split in cfg.train.eval_splits:
         part = split_of(market, split)
         metrics[split] = report_split(evaluate_split(agent, part, cfg, seed, baselines[split]), part, directory, split)
-    _write_json(directory / "metrics.json", metrics)
+    atomic_write_json(directory / "metrics.json", metrics)
     return metrics
 
 
@@ -263,7 +259,7 @@ def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: 
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    _write_json(directory / "progress.json", {"steps": steps, "done": False})
+    atomic_write_json(directory / "progress.json", {"steps": steps, "done": False})
     logger.info("checkpoint at %d steps", steps)
 
 
@@ -454,15 +450,17 @@ def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = N
             _check_same_config(out, cfg)
             start_log()
             atomic_write_text(out / "config.yaml", dump_config(cfg))
-            _write_json(out / "run.json", {"seeds": cfg.train.seeds, **_data_identity(market), "versions": library_versions()})
+            atomic_write_json(
+                out / "run.json", {"seeds": cfg.train.seeds, **data_identity(market), "versions": library_versions()}
+            )
             baselines = {split: baseline_curves(market, cfg, split) for split in cfg.train.eval_splits}
             per_seed = {seed: _train_seed(cfg, market, seed, out / f"seed_{seed}", hook, baselines) for seed in cfg.train.seeds}
             metrics = aggregate_metrics(per_seed)
-            _write_json(out / "metrics.json", metrics)
+            atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _data_identity(market: MarketData) -> dict[str, Any]:
+def data_identity(market: MarketData) -> dict[str, Any]:
     """What run.json records of the data: its fingerprint, and what the models' observations are made of."""
     return {
         "data_fingerprint": market.fingerprint(),
@@ -473,7 +471,7 @@ def _data_identity(market: MarketData) -> dict[str, Any]:
     }
 
 
-def _check_data(run: Path, market: MarketData, allow_data_change: bool) -> None:
+def check_run_data(run: Path, market: MarketData, allow_data_change: bool) -> None:
     """Compare the data with run.json's: other tickers or fields are an error; other values an error unless allowed."""
     path = run / "run.json"
     try:
@@ -483,7 +481,7 @@ def _check_data(run: Path, market: MarketData, allow_data_change: bool) -> None:
         raise ConfigError(
             f"{path}: unreadable ({type(exc).__name__}: {exc}); the run cannot tell what data it was trained on"
         ) from None
-    now = _data_identity(market)
+    now = data_identity(market)
     for key, what in (("tickers", "tickers"), ("fields", "per-ticker fields"), ("market_fields", "market series")):
         if key in stored and stored[key] != now[key]:
             added = [x for x in now[key] if x not in stored[key]]
@@ -495,7 +493,7 @@ def _check_data(run: Path, market: MarketData, allow_data_change: bool) -> None:
             )
     if now["data_fingerprint"] != fingerprint:
         text = (
-            f"{run}: the data differ from what the run was trained on (data fingerprint {fingerprint[:12]} in {path}, "
+            f"{run}: the data differ from what the run was trained on (data fingerprint changed: {fingerprint[:12]} in {path}, "
             f"now {now['data_fingerprint'][:12]}; range {stored.get('data_range', '?')} then, {now['data_range']} now): "
             f"the source or the file changed"
         )
@@ -530,7 +528,7 @@ def backtest_run(
     cfg = load_run_config(run)
     with RunLock(run):
         market = prepare_data(cfg, use_cache=use_cache).market
-        _check_data(run, market, allow_data_change)
+        check_run_data(run, market, allow_data_change)
         part = split_of(market, split)
         agents = {}
         for seed in cfg.train.seeds:
@@ -548,6 +546,11 @@ def backtest_run(
             curves = evaluate_split(agent, part, cfg, seed, baselines)
             per_seed[seed] = {split: report_split(curves, part, directory / f"seed_{seed}", split)}
         result = aggregate_metrics(per_seed)
-        _write_json(directory / "backtest.json", result)
-        _write_json(run / f"backtest_{split}.json", result)
+        write_backtest(run, split, result)
     return result
+
+
+def write_backtest(run: Path, split: str, result: dict[str, Any]) -> None:
+    """The back-test's metrics in ``backtest_<split>/backtest.json`` and, for the latest one, ``backtest_<split>.json``."""
+    atomic_write_json(run / f"backtest_{split}" / "backtest.json", result)
+    atomic_write_json(run / f"backtest_{split}.json", result)

@@ -48,7 +48,7 @@ from finrl_lite.config import AppConfig, dump_config, load_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError, FinrlLiteError, require
-from finrl_lite.io import atomic_write_text
+from finrl_lite.io import atomic_write_json, atomic_write_text
 from finrl_lite.population_config import PopulationConfig
 from finrl_lite.train.backtest import EquityCurve, run_agent
 from finrl_lite.train.environment import make_env
@@ -56,12 +56,16 @@ from finrl_lite.train.leaderboard import leaderboard_frame, merge_exploit_log, p
 from finrl_lite.train.pipeline import (
     aggregate_metrics,
     baseline_curves,
+    check_run_data,
+    data_identity,
     library_versions,
     report_split,
     restore_env,
     split_of,
+    write_backtest,
     write_checkpoint,
 )
+from finrl_lite.train.run_lock import RunLock
 
 __all__ = [
     "PopulationInterrupted",
@@ -286,10 +290,6 @@ def load_population_config(run_dir: str | Path) -> AppConfig:
     return load_config(run / "config.yaml")
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=1, default=str))
-
-
 def _storage_path(population: PopulationConfig, out: Path) -> str:
     if population.storage_path is None:
         return str((out / "ray_results").resolve())
@@ -356,8 +356,8 @@ def run_population(
         name = f"{out.resolve().name}_{dt.datetime.now():%Y%m%d-%H%M%S}"
         state = {"experiment": f"{_storage_path(population, out).rstrip('/')}/{name}", "state": "running"}
         atomic_write_text(out / "config.yaml", dump_config(cfg))
-        _write_json(out / "run.json", {"data_fingerprint": market.fingerprint(), "versions": library_versions()})
-        _write_json(out / STATE_FILE, state)
+        atomic_write_json(out / "run.json", {**data_identity(market), "versions": library_versions()})
+        atomic_write_json(out / STATE_FILE, state)
     setup = TrialSetup(cfg, market)
     experiment = state["experiment"]
     with pt.ray_session(address, population) as embedded:
@@ -432,13 +432,13 @@ def _finish(cfg: AppConfig, market: MarketData, out: Path, state: dict[str, Any]
             origin = json.loads((Path(directory) / TRIAL_FILE).read_text())
         save_agent(agent, cfg.agent, out / f"top_{rank}" / "model")
         entry = {"rank": rank, "trial_id": final.trial_id, population.metric: final.value, **origin}
-        _write_json(out / f"top_{rank}" / TRIAL_FILE, entry)
+        atomic_write_json(out / f"top_{rank}" / TRIAL_FILE, entry)
         top.append(entry)
     if population.ensemble is not None:
         _save_ensemble(cfg, out, top)
     metrics = _evaluate(cfg, market, out, cfg.train.eval_splits, out)
-    _write_json(out / "metrics.json", metrics)
-    _write_json(out / STATE_FILE, {**state, "state": "done", "metric": population.metric, "top": top})
+    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / STATE_FILE, {**state, "state": "done", "metric": population.metric, "top": top})
     return metrics
 
 
@@ -480,15 +480,17 @@ def _evaluate(cfg: AppConfig, market: MarketData, run: Path, splits: list[str], 
     return aggregate_metrics({0: per_split})
 
 
-def backtest_population(run_dir: str | Path, split: str = "test", use_cache: bool = True) -> dict[str, Any]:
+def backtest_population(
+    run_dir: str | Path, split: str = "test", use_cache: bool = True, allow_data_change: bool = False
+) -> dict[str, Any]:
     """Evaluate the top-k agents of a finished population run, their ensemble and the baselines on ``split``;
     writes ``backtest_<split>/`` (curves, plot, backtest.json) and ``backtest_<split>.json`` as ``finrl-lite backtest``
-    does for a training run."""
+    does for a training run, on the run's own data (checked as :func:`~finrl_lite.train.pipeline.backtest_run` does)."""
     run = Path(run_dir)
     cfg = load_population_config(run)
-    market = prepare_data(cfg, use_cache=use_cache).market
-    directory = run / f"backtest_{split}"
-    result = _evaluate(cfg, market, run, [split], directory)
-    _write_json(directory / "backtest.json", result)
-    _write_json(run / f"backtest_{split}.json", result)
+    with RunLock(run):
+        market = prepare_data(cfg, use_cache=use_cache).market
+        check_run_data(run, market, allow_data_change)
+        result = _evaluate(cfg, market, run, [split], run / f"backtest_{split}")
+        write_backtest(run, split, result)
     return result

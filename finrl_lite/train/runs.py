@@ -23,7 +23,7 @@ def backtest(run_dir: str | Path, split: str = "test", use_cache: bool = True, a
     """
     run = Path(run_dir)
     if population.is_population_run(run):
-        return population.backtest_population(run, split, use_cache=use_cache)
+        return population.backtest_population(run, split, use_cache=use_cache, allow_data_change=allow_data_change)
     if ensemble.is_ensemble_run(run):
-        return ensemble.backtest_ensemble_run(run, split, use_cache=use_cache)
+        return ensemble.backtest_ensemble_run(run, split, use_cache=use_cache, allow_data_change=allow_data_change)
     return pipeline.backtest_run(run, split, use_cache=use_cache, allow_data_change=allow_data_change)

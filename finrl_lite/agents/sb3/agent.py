@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -189,11 +188,7 @@ class SB3Agent:
             self.model.set_env(self.vec_env, force_reset=reset_env)
 
     def _wrap(self, env: Any) -> SB3VecEnv:
-        if self.algo not in _DISCRETE:
-            return SB3VecEnv(env)
-        vec = SB3VecEnv(DiscreteTradeActions(env))
-        vec.action_space = spaces.Discrete(2 * env.num_tickers + 1)
-        return vec
+        return SB3VecEnv(DiscreteTradeActions(env) if self.algo in _DISCRETE else env)
 
     @property
     def num_timesteps(self) -> int:

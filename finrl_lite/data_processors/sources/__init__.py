@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from finrl_lite.errors import ConfigError, DataError
+from finrl_lite.lazy import lazy_exports
 from finrl_lite.registry import Registry, Target, resolve
 
 if TYPE_CHECKING:
@@ -111,9 +112,4 @@ def make_source(name: str, **options: Any) -> Source:
         raise DataError(f"source '{name}': bad options {sorted(options)} ({exc})") from exc
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("REQUIRED_COLUMNS", "Source"):
-        from finrl_lite.data_processors.sources import base
-
-        return getattr(base, name)
-    raise AttributeError(f"module 'finrl_lite.data_processors.sources' has no attribute '{name}'")
+__getattr__ = lazy_exports(__name__, {"REQUIRED_COLUMNS": ".base", "Source": ".base"})

@@ -16,8 +16,9 @@ against static holding periods (:mod:`finrl_lite.train.melo_eval`) live in ``fin
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from finrl_lite.lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_CALIBRATION",
@@ -31,18 +32,6 @@ __all__ = [
     "register_melo",
 ]
 
-_LAZY = {
-    "DEFAULT_CALIBRATION": "calibration",
-    "MeloCalibration": "calibration",
-    "calibrate_lobster": "calibration",
-    "MeloConfig": "config",
-    "MeloVecEnv": "env",
-    "MELO_ID": "registration",
-    "make_melo_env": "registration",
-    "make_melo_vec_env": "registration",
-    "register_melo": "registration",
-}
-
 if TYPE_CHECKING:
     from finrl_lite.envs.melo.calibration import DEFAULT_CALIBRATION, MeloCalibration, calibrate_lobster
     from finrl_lite.envs.melo.config import MeloConfig
@@ -50,7 +39,17 @@ if TYPE_CHECKING:
     from finrl_lite.envs.melo.registration import MELO_ID, make_melo_env, make_melo_vec_env, register_melo
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"finrl_lite.envs.melo.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'finrl_lite.envs.melo' has no attribute '{name}'")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_CALIBRATION": ".calibration",
+        "MeloCalibration": ".calibration",
+        "calibrate_lobster": ".calibration",
+        "MeloConfig": ".config",
+        "MeloVecEnv": ".env",
+        "MELO_ID": ".registration",
+        "make_melo_env": ".registration",
+        "make_melo_vec_env": ".registration",
+        "register_melo": ".registration",
+    },
+)

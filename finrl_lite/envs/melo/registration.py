@@ -17,17 +17,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import gymnasium
-
 from finrl_lite.envs.adapters import GymEnv, GymVectorEnv
 from finrl_lite.envs.melo.calibration import DEFAULT_CALIBRATION, MeloCalibration
 from finrl_lite.envs.melo.config import MeloConfig
 from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.errors import ConfigError
+from finrl_lite.gym_envs import MELO_ID, register_gym_envs
 
 __all__ = ["MELO_ID", "make_melo_env", "make_melo_vec_env", "register_melo"]
-
-MELO_ID = "finrl_lite/Melo-v0"
 
 
 def _build(
@@ -87,12 +84,5 @@ def make_melo_vec_env(
 
 
 def register_melo() -> None:
-    """Register ``finrl_lite/Melo-v0`` with gymnasium (idempotent)."""
-    if MELO_ID in gymnasium.registry:
-        return
-    gymnasium.register(
-        id=MELO_ID,
-        entry_point="finrl_lite.envs.melo.registration:make_melo_env",
-        vector_entry_point="finrl_lite.envs.melo.registration:make_melo_vec_env",
-        max_episode_steps=None,
-    )
+    """Register ``finrl_lite/Melo-v0`` with gymnasium (idempotent; ``import finrl_lite`` has done it already)."""
+    register_gym_envs()

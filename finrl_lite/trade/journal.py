@@ -100,10 +100,6 @@ class JournalOrder:
     reason: str
     updated_at: str
 
-    @property
-    def signed_fill(self) -> float:
-        return self.filled_qty if self.side == "buy" else -self.filled_qty
-
 
 @dataclass(frozen=True)
 class JournalBar:
@@ -223,11 +219,8 @@ class Journal:
         row = self._db.execute("SELECT * FROM bars WHERE time = ?", (time,)).fetchone()
         return None if row is None else _bar(row)
 
-    def bars(self, status: str | None = "done") -> list[JournalBar]:
-        if status is None:
-            rows = self._db.execute("SELECT * FROM bars ORDER BY time")
-        else:
-            rows = self._db.execute("SELECT * FROM bars WHERE status = ? ORDER BY time", (status,))
+    def bars(self, status: str = "done") -> list[JournalBar]:
+        rows = self._db.execute("SELECT * FROM bars WHERE status = ? ORDER BY time", (status,))
         return [_bar(r) for r in rows]
 
     def last_finished_bar(self) -> str | None:

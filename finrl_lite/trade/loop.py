@@ -39,7 +39,7 @@ from finrl_lite.trade.feeds.base import Feed, check_next_bar, check_on_calendar
 from finrl_lite.trade.journal import Journal, JournalOrder
 from finrl_lite.trade.orders import OrderIntent, bar_key, client_order_id, run_prefix, target_orders
 from finrl_lite.trade.processing import LiveMarket
-from finrl_lite.trade.reconcile import ReconcileReport, reconcile, sync_open_orders, sync_order
+from finrl_lite.trade.reconcile import ReconcileReport, reconcile, sync_open_orders
 from finrl_lite.trade.risk import RiskState, check_orders
 from finrl_lite.trade.run import ObservationLayout, TradingRun
 from finrl_lite.train.pipeline import baseline_curves
@@ -307,7 +307,7 @@ class PaperTrader:
                 if order is None:
                     self.journal.event("uncertain", f"{row.client_order_id}: outcome unknown after two attempts", row.bar_time)
                     return
-            sync_order(self.journal, order)
+            self.journal.apply_broker_orders([order])
             return
 
     # ------------------------------------------------------------------ helpers

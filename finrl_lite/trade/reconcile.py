@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from finrl_lite.trade.brokers.base import Broker, BrokerOrder
+from finrl_lite.trade.brokers.base import Broker
 from finrl_lite.trade.errors import ReconciliationError
 from finrl_lite.trade.journal import OPEN_STATUSES, Journal
 
-__all__ = ["ReconcileReport", "expected_positions", "reconcile", "sync_order", "sync_open_orders"]
+__all__ = ["ReconcileReport", "expected_positions", "reconcile", "sync_open_orders"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ class ReconcileReport:
             f"reconciled {self.orders_checked} order(s): {len(self.updated)} updated from the broker, "
             f"{len(self.not_received)} never received; {len(self.positions)} position(s) agree"
         )
-
-
-def sync_order(journal: Journal, order: BrokerOrder) -> bool:
-    """Copy the broker's view of one order into the journal; True when something changed."""
-    return bool(journal.apply_broker_orders([order]))
 
 
 def sync_open_orders(journal: Journal, broker: Broker) -> list[str]:
@@ -92,7 +87,8 @@ def reconcile(journal: Journal, broker: Broker, prefix: str, tickers: tuple[str,
     """
     report = ReconcileReport()
     at_broker = {o.client_order_id: o for o in broker.list_orders(prefix)}
-    known = {o.client_order_id for o in journal.orders()}
+    rows = journal.orders()
+    known = {o.client_order_id for o in rows}
     strangers = sorted(set(at_broker) - known)
     if strangers:
         listed = "; ".join(f"{c} ({at_broker[c].side} {at_broker[c].qty:g} {at_broker[c].ticker})" for c in strangers[:5])
@@ -101,7 +97,7 @@ def reconcile(journal: Journal, broker: Broker, prefix: str, tickers: tuple[str,
             "Another process may be trading this run, or the journal was replaced; refusing to trade"
         )
     found = []
-    for row in journal.orders():
+    for row in rows:
         if row.status in ("blocked", "dry_run"):
             continue
         report.orders_checked += 1

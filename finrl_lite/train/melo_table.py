@@ -100,10 +100,6 @@ class RegimeTable:
             raise ConfigError(f"{source}: h_ms must hold 3 regimes x {len(table.symbols)} symbols; delete it to fit it again")
         return table
 
-    def lookup(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
-        """``[3, symbols]`` tensor of the cells' holding periods."""
-        return torch.tensor(self.h_ms, dtype=dtype, device=device)
-
     def markdown(self) -> str:
         """The table as markdown (rows: the previous period's estimated regime)."""
         lines = ["| previous regime | " + " | ".join(self.symbols) + " |", "|---" * (len(self.symbols) + 1) + "|"]

@@ -110,35 +110,26 @@ def split_of(market: MarketData, name: str) -> MarketData:
     return market.slice(name)
 
 
-def baseline_curves(market: MarketData, cfg: AppConfig, split: str | tuple[object, object] | None = None) -> list[EquityCurve]:
+def baseline_curves(market: MarketData, cfg: AppConfig, split: str | tuple[object, object]) -> list[EquityCurve]:
     """Equity curves of every configured baseline and of the data's index on one split (seed-independent).
 
     Args:
-        market: The whole data when ``split`` is given (its bars before the split are the baselines' history,
-            so they trade from the split's first bar, as the agent does); else the evaluated bars themselves.
+        market: The whole data: its bars before the split are the baselines' history, so they trade from the
+            split's first bar, as the agent does.
         cfg: The run's config (baselines, market rules).
         split: Name of the evaluated split of ``market``, or its ``(first, last)`` dates.
     """
-    if isinstance(split, tuple):
-        part = market.slice(split)
-    else:
-        part = split_of(market, split) if split is not None else market
-    history = market if split is not None else None
-    curves = [run_baseline(make_baseline(name), part, cfg.env, history) for name in cfg.train.baselines]
+    part = market.slice(split) if isinstance(split, tuple) else split_of(market, split)
+    curves = [run_baseline(make_baseline(name), part, cfg.env, market) for name in cfg.train.baselines]
     index = index_curve(part, cfg.env.initial_amount)
     return curves + ([index] if index is not None else [])
 
 
 def evaluate_split(
-    agent: Agent | None, market: MarketData, cfg: AppConfig, seed: int = 0, baselines: list[EquityCurve] | None = None
+    agent: Agent, market: MarketData, cfg: AppConfig, seed: int, baselines: list[EquityCurve]
 ) -> list[EquityCurve]:
-    """The agent's equity curve on ``market`` (one split; if given) followed by the baselines'.
-
-    Pass ``baselines=baseline_curves(data, cfg, split)`` to give them the bars before the split as history;
-    computed here they only see ``market``.
-    """
-    curves = [run_agent(agent, market, cfg.env, "agent", seed)] if agent is not None else []
-    return curves + (baselines if baselines is not None else baseline_curves(market, cfg))
+    """The agent's equity curve on ``market`` (one split) followed by ``baselines`` (from :func:`baseline_curves`)."""
+    return [run_agent(agent, market, cfg.env, "agent", seed), *baselines]
 
 
 def report_split(curves: list[EquityCurve], market: MarketData, directory: Path, split: str) -> dict[str, dict[str, float]]:

@@ -254,12 +254,11 @@ class MeloVecEnv(BatchedEnv):
         self._agent_gathered = reachable is not None and reachable <= set(unique)
         shift = 0 if self._agent_gathered else 1  # a matched agent column comes first
         outputs = self._as_dtype([cfg.baseline_h_ms, *extra])
-        self._output_static = torch.tensor([shift + unique.index(h) for h in outputs], dtype=torch.int64, device=self.device)
-        self._grid_matched = torch.tensor(
-            [shift + unique.index(h) for h in self._as_dtype(cfg.holding_grid_ms)] if counterfactual else [],
-            dtype=torch.int64,
-            device=self.device,
-        )
+        grid = self._as_dtype(cfg.holding_grid_ms) if counterfactual else []
+        # the matched columns gathered into info["stats"] after the agent's: the outputs, then (full information) the grid
+        self._static_columns = torch.tensor(
+            [shift + unique.index(h) for h in [*outputs, *grid]], dtype=torch.int64, device=self.device
+        ).expand(self.num_envs, -1)
         self.submitted_ref = float(
             self.sim.uninformed_per_period
             + float((regime_shares(self.tables).double().cpu() * torch.tensor(self.sim.informed_short_per_period)).sum())
@@ -394,11 +393,6 @@ class MeloVecEnv(BatchedEnv):
         """``[B, H]`` score of every column of ``stats`` under ``reward_mode`` (the reward is a difference of two)."""
         return column_scores(stats, self.cfg, self.submitted_ref)
 
-    def reward(self, stats: PeriodStats) -> Tensor:
-        """Reward of column 0 (agent) against column 1 (baseline h0) of ``stats``."""
-        scores = self.column_scores(stats)
-        return scores[:, 0] - scores[:, 1]
-
     def apply_action(self, state: MeloEnvState, action: Tensor) -> Tensor:
         """Holding period of the period to come: ``clip(h + delta[action], h_min, h_max)`` (delta mode) or
         ``grid[action]`` (grid mode; ``h_max`` after an instability jump)."""
@@ -416,19 +410,17 @@ class MeloVecEnv(BatchedEnv):
         """Index in ``holding_grid_ms`` of every holding period of ``h_ms`` (which must be on the grid)."""
         return (h_ms.unsqueeze(-1) == self.grid).to(torch.int64).argmax(-1)
 
-    def _match(self, flow: PeriodFlow, h: Tensor) -> tuple[PeriodStats, PeriodStats]:
-        """(output stats ``[B, 2 + E (+ G)]``, matched stats) of the agent's h and the static columns."""
+    def _match(self, flow: PeriodFlow, h: Tensor) -> PeriodStats:
+        """Output stats ``[B, 2 + E (+ G)]`` of the agent's h and the static columns."""
         static = self._static_h.unsqueeze(0).expand(self.num_envs, -1)
         if self._agent_gathered:
             matched = match_period(flow, static)
             agent = (h.unsqueeze(1) == static).to(torch.int64).argmax(1, keepdim=True)
         else:
             matched = match_period(flow, torch.cat([h.unsqueeze(1), static], dim=1))
-            agent = torch.zeros(self.num_envs, 1, dtype=torch.int64, device=self.device)
-        columns = torch.cat([agent, self._output_static.unsqueeze(0).expand(self.num_envs, -1)], dim=1)
-        if self.counterfactual:
-            columns = torch.cat([columns, self._grid_matched.unsqueeze(0).expand(self.num_envs, -1)], dim=1)
-        return PeriodStats(*(x.gather(1, columns) for x in matched)), matched
+            agent = torch.zeros_like(self._static_columns[:, :1])  # the agent matched first
+        columns = torch.cat([agent, self._static_columns], dim=1)
+        return PeriodStats(*(x.gather(1, columns) for x in matched))
 
     def _core_step(
         self, state: MeloEnvState, action: Tensor
@@ -437,7 +429,7 @@ class MeloVecEnv(BatchedEnv):
         cfg = self.cfg
         h = self.apply_action(state, action)
         flow = sample_period(self.sim, self.tables, state.period, state.regime, self.generator)
-        stats, _ = self._match(flow, h)
+        stats = self._match(flow, h)
         scores = self.column_scores(stats)
         reward = scores[:, 0] - scores[:, 1]
         history = torch.cat([self._features(flow, stats, state.period).unsqueeze(1), state.history], dim=1)[:, : cfg.history]

@@ -12,13 +12,11 @@ __all__ = [
     "Broker",
     "BrokerOrder",
     "DuplicateClientOrderId",
-    "FINAL_STATUSES",
     "OrderRejected",
     "SubmitUncertain",
 ]
 
 OrderStatus = Literal["accepted", "partially_filled", "filled", "expired", "canceled", "rejected"]
-FINAL_STATUSES = frozenset({"filled", "expired", "canceled", "rejected"})
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,6 @@ class BrokerOrder:
     filled_avg_price: float | None = None
     fee: float = 0.0
     reason: str = ""
-
-    @property
-    def is_open(self) -> bool:
-        return self.status not in FINAL_STATUSES
 
 
 @dataclass(frozen=True)

@@ -168,18 +168,6 @@ class SimBroker:
 
     # ------------------------------------------------------------------ the exchange side
 
-    @property
-    def last_bar(self) -> str | None:
-        """The last bar this broker has filled on."""
-        return self._db.execute("SELECT last_bar FROM account").fetchone()[0]
-
-    def holdings(self) -> np.ndarray:
-        """``[N]`` shares in the run's ticker order."""
-        out = np.zeros(len(self.tickers))
-        for ticker, qty in self.positions().items():
-            out[self._column[ticker]] = qty
-        return out
-
     def advance(self, bar: MarketBar) -> None:
         """Fill every open order at ``bar``'s open with the environment's rules (once per bar; idempotent).
 

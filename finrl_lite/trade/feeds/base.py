@@ -11,7 +11,7 @@ import pandas as pd
 from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
 from finrl_lite.errors import DataError
 
-__all__ = ["Feed", "check_next_bar", "check_on_calendar", "bar_time"]
+__all__ = ["Feed", "check_next_bar", "check_on_calendar"]
 
 
 @runtime_checkable
@@ -44,11 +44,6 @@ class Feed(Protocol):
     def series(self) -> dict[str, pd.Series]:
         """Per-date market series that come with the bars (``vix``, ``index``), indexed by date."""
         ...
-
-
-def bar_time(bar: pd.DataFrame) -> pd.Timestamp:
-    """The one timestamp of a released bar (its rows are the tickers)."""
-    return pd.Timestamp(bar["date"].iloc[0])
 
 
 def check_next_bar(origin: str, previous: pd.Timestamp | None, bar: pd.DataFrame) -> pd.Timestamp:

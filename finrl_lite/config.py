@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from finrl_lite.agents.backends import BACKENDS
+from finrl_lite.config_base import StrictModel
 from finrl_lite.data_processors.sources import SOURCES
 from finrl_lite.env_config import (
     ENV_KINDS,
@@ -66,12 +67,6 @@ _PANDAS_INDEX = re.compile(r"^Unnamed: \d+$")
 """A column pandas names when it reads a file whose row index was written without a name."""
 
 FINRL_DEFAULT_INDICATORS = ["macd", "boll_ub", "boll_lb", "rsi_30", "cci_30", "dx_30", "close_30_sma", "close_60_sma"]
-
-
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class SyntheticConfig(StrictModel):

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import Field, SerializeAsAny, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
+from finrl_lite.config_base import StrictModel
 from finrl_lite.errors import ConfigError
 from finrl_lite.registry import Registry, Target, resolve
 
@@ -42,11 +43,7 @@ DEFAULT_ENV_KIND = "stock_trading"
 """The kind of an ``env`` section that names none."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ScalesConfig(_Strict):
+class ScalesConfig(StrictModel):
     """Fixed observation scaling factors (never statistics of the data, which would leak the future)."""
 
     cash: float | None = Field(None, description="Factor on cash; None: 1 / initial_amount.")
@@ -56,7 +53,7 @@ class ScalesConfig(_Strict):
     risk: float = Field(1.0, description="Factor on the risk series when observed.")
 
 
-class EnvConfigBase(_Strict):
+class EnvConfigBase(StrictModel):
     """Settings every env kind shares: the batch, the device, the account and the episodes.
 
     Not built directly: each kind subclasses it with ``kind: Literal["<name>"]`` and its own fields.

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from finrl_lite.config_base import StrictModel
 
 __all__ = ["MeloAgentConfig", "MeloConfig", "MeloEnvConfig", "MeloEvalConfig", "MeloSimConfig", "MeloTrainConfig"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class MeloSimConfig(_Strict):
+class MeloSimConfig(StrictModel):
     """The M-ELO order flow (assumptions: M-ELO orders are not in public data) and the batch shape.
 
     The midpoint process (move rates, move size, U-shape, regimes, spreads) comes from
@@ -60,7 +58,7 @@ class MeloSimConfig(_Strict):
     dtype: Literal["float32", "float64"] = Field("float32", description="Float type of times and statistics.")
 
 
-class MeloEnvConfig(_Strict):
+class MeloEnvConfig(StrictModel):
     """The decision problem: holding-period actions, observation and reward."""
 
     h_init_ms: float = Field(1.0, gt=0.0, description="Holding period at the start of each day.")
@@ -141,7 +139,7 @@ class MeloEnvConfig(_Strict):
         return self
 
 
-class MeloAgentConfig(_Strict):
+class MeloAgentConfig(StrictModel):
     """Double DQN hyper-parameters (see :class:`finrl_lite.agents.native.ddqn.DDQNConfig`) and the learner."""
 
     learner: Literal["one_action", "full_information"] = Field(
@@ -181,7 +179,7 @@ class MeloAgentConfig(_Strict):
     )
 
 
-class MeloTrainConfig(_Strict):
+class MeloTrainConfig(StrictModel):
     """Training budget."""
 
     days: int = Field(20, ge=1, description="Simulated training days (each: collect every symbol's 780 periods, then update).")
@@ -192,7 +190,7 @@ class MeloTrainConfig(_Strict):
     )
 
 
-class MeloEvalConfig(_Strict):
+class MeloEvalConfig(StrictModel):
     """Evaluation defaults (the CLI's --days/--seed override them)."""
 
     days: int = Field(2, ge=1, description="Simulated evaluation days.")
@@ -211,7 +209,7 @@ class MeloEvalConfig(_Strict):
     )
 
 
-class MeloConfig(_Strict):
+class MeloConfig(StrictModel):
     """The ``melo`` section of a finrl-lite config."""
 
     sim: MeloSimConfig = Field(default_factory=MeloSimConfig)

@@ -10,16 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from finrl_lite.config_base import StrictModel
 
 __all__ = ["AlpacaConfig", "PaperConfig", "ReconcileConfig", "ReplayConfig", "RiskConfig"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ReplayConfig(_Strict):
+class ReplayConfig(StrictModel):
     """Bars replayed from a file or from the run's own prepared data."""
 
     data: str | None = Field(None, description="Long-format csv/parquet file of raw bars; None: the run's own prepared data.")
@@ -30,7 +28,7 @@ class ReplayConfig(_Strict):
     )
 
 
-class AlpacaConfig(_Strict):
+class AlpacaConfig(StrictModel):
     """Alpaca paper account and market data (keys only from APCA_API_KEY_ID / APCA_API_SECRET_KEY)."""
 
     timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every request to Alpaca.")
@@ -43,7 +41,7 @@ class AlpacaConfig(_Strict):
     settle_seconds: float = Field(5.0, ge=0.0, description="Wait this long after a bar's end before asking for it.")
 
 
-class RiskConfig(_Strict):
+class RiskConfig(StrictModel):
     """Limits checked before every order; a breach blocks the order (logged and journaled), never clips it."""
 
     max_order_notional: float | None = Field(None, gt=0, description="Largest order value (shares x last close).")
@@ -58,13 +56,13 @@ class RiskConfig(_Strict):
     )
 
 
-class ReconcileConfig(_Strict):
+class ReconcileConfig(StrictModel):
     """How far the journal and the broker may disagree on a position before the loop refuses to trade."""
 
     position_tolerance: float = Field(1e-6, ge=0, description="Shares.")
 
 
-class PaperConfig(_Strict):
+class PaperConfig(StrictModel):
     """A whole paper-trading config file."""
 
     broker: Literal["sim", "alpaca"] = Field("sim", description="sim (the environment's fills) or alpaca (paper account).")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from finrl_lite.config_base import StrictModel
 
 __all__ = ["LOWER_IS_BETTER", "MutationConfig", "PopulationConfig", "TrialResources"]
 
@@ -22,11 +24,7 @@ LOWER_IS_BETTER = frozenset({"annual_volatility", "turnover", "costs_paid"})
 """Metrics of :data:`~finrl_lite.train.metrics.METRIC_NAMES` a population minimises; it maximises the others."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class MutationConfig(_Strict):
+class MutationConfig(StrictModel):
     """How one hyper-parameter is sampled for the first generation and perturbed afterwards.
 
     Either a range (``low``/``high``, optionally ``log``): PBT samples it uniformly (log-uniformly), then multiplies
@@ -81,14 +79,14 @@ class MutationConfig(_Strict):
         return list(self.values) if self.values is not None else list(self.bounds())
 
 
-class TrialResources(_Strict):
+class TrialResources(StrictModel):
     """What one trial reserves on a Ray node (``tune.with_resources``); fractional GPUs share a device."""
 
     cpu: float = Field(1.0, gt=0.0, le=1024.0, description="CPUs per trial.")
     gpu: float = Field(0.0, ge=0.0, le=64.0, description="GPUs per trial; 0.25 puts four trials on one GPU.")
 
 
-class PopulationConfig(_Strict):
+class PopulationConfig(StrictModel):
     """Population-based training on Ray Tune: the scheduler, the population, what it ranks by, where it runs."""
 
     scheduler: Literal["pbt", "pb2"] = Field(

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finrl_lite.io import atomic_path, atomic_write_text
+from finrl_lite.io import atomic_write_text
 from finrl_lite.population_config import PopulationConfig
 from finrl_lite.train.metrics import METRIC_NAMES
+from finrl_lite.train.report import write_png
 
 __all__ = ["leaderboard_frame", "merge_exploit_log", "plot_population", "read_exploits", "read_history", "read_text"]
 
@@ -172,12 +173,11 @@ def plot_population(board: pd.DataFrame, metric: str, path: str | Path, split: s
     """Each trial's ``metric`` over its environment steps; an exploit is a dashed line from the donor's report to the
     exploited trial's next report (marked x). The ranked trials are labelled."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    colors = plt.get_cmap("tab10")
+    fig = Figure(figsize=(10, 5.5))
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab10"]
     for i, (trial, rows) in enumerate(board.groupby("trial_id", sort=False)):
         color = colors(i % 10)
         rank = rows["rank"].iloc[0]
@@ -203,8 +203,4 @@ def plot_population(board: pd.DataFrame, metric: str, path: str | Path, split: s
     ax.set_title(f"population: {metric} over training; x / dashed: exploit (copy of a better trial's checkpoint)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=7, ncol=2)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return write_png(fig, path)

@@ -48,6 +48,12 @@ class _Acting(Protocol):
     def act(self, obs: Tensor, epsilon: float = 0.0) -> Tensor: ...
 
 
+def pareto_efficient(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The ``(fill_rate, markout)`` points no other point beats on both (fill rate at least as high, markout at most as
+    high), sorted by fill rate."""
+    return sorted((f, m) for f, m in points if not any(f2 >= f and m2 <= m and (f2, m2) != (f, m) for f2, m2 in points))
+
+
 def frontier_markout(fill_rate: float, statics: Sequence[tuple[float, float]]) -> float | None:
     """Markout of the static frontier at ``fill_rate``.
 
@@ -59,7 +65,7 @@ def frontier_markout(fill_rate: float, statics: Sequence[tuple[float, float]]) -
         The linear interpolation, by fill rate, between the Pareto-efficient statics on either side; None when
         ``fill_rate`` is outside their range (no static mixture reaches it).
     """
-    efficient = sorted((f, m) for f, m in statics if not any(f2 >= f and m2 <= m and (f2, m2) != (f, m) for f2, m2 in statics))
+    efficient = pareto_efficient(statics)
     if not efficient or fill_rate < efficient[0][0] or fill_rate > efficient[-1][0]:
         return None
     for (f0, m0), (f1, m1) in zip(efficient, efficient[1:], strict=False):
@@ -151,8 +157,7 @@ def evaluate_melo(
         s: PeriodStats = info["stats"]
         per = torch.stack([s.submitted, s.filled, s.uninformed_fills, s.cost_1s, s.cost_5s]).double()  # [5, B, C]
         mo = s.markout_1s if horizon == "1s" else s.markout_5s
-        e = cfg.env
-        objective = -e.reward_lambda * mo / e.markout_scale_bps + (1.0 - e.reward_lambda) * s.fill_rate / e.fill_rate_scale
+        objective = melo_objective(cfg, s.fill_rate, mo)
         best = static_cols[objective[:, static_cols].argmax(1)]
         cols = [per[:, :, :1], per[:, :, 2 : 2 + G + 1], per.gather(2, best.view(1, -1, 1).expand(5, -1, 1))]
         if table_cols is not None:
@@ -311,20 +316,17 @@ def summarize_evaluations(results: Sequence[dict[str, Any]], labels: Sequence[st
 
 def plot_pareto(result: dict[str, Any], path: str | Path) -> Path:
     """Write the Pareto plot (fill rate against markout cost) of an :func:`evaluate_melo` result to ``path`` (PNG)."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from finrl_lite.io import atomic_path
+    from finrl_lite.train.report import write_png
 
     static = result["static"]
     hs = sorted(static, key=float)
     xs = [static[h]["markout_bps"] for h in hs]
     ys = [static[h]["fill_rate"] for h in hs]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    pts = sorted(zip(ys, xs, strict=True))
-    efficient = [(f, m) for f, m in pts if not any(f2 >= f and m2 <= m and (f2, m2) != (f, m) for f2, m2 in pts)]
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    efficient = pareto_efficient(list(zip(ys, xs, strict=True)))
     if efficient:
         fy, fx = zip(*efficient, strict=True)
         ax.plot(fx, fy, "-", color="tab:blue", alpha=0.5, label="static frontier (mixtures of adjacent statics)")
@@ -345,9 +347,4 @@ def plot_pareto(result: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("fill rate (higher is better)")
     ax.set_title("Dynamic M-ELO: fill rate vs markout cost")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return write_png(fig, path)

@@ -53,7 +53,7 @@ def eval_env_seed(seed: int) -> int:
 
 
 def melo_objective(cfg: MeloConfig, fill_rate: float, markout_bps: float) -> float:
-    """The evaluation's trade-off of pooled figures:
+    """The evaluation's trade-off of pooled figures (floats, or tensors of them):
     ``-lambda * markout / markout_scale + (1 - lambda) * fill_rate / fill_rate_scale``."""
     e = cfg.env
     return -e.reward_lambda * markout_bps / e.markout_scale_bps + (1.0 - e.reward_lambda) * fill_rate / e.fill_rate_scale

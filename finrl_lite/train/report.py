@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from finrl_lite.io import atomic_path
 from finrl_lite.train.backtest import EquityCurve
 
-__all__ = ["curves_frame", "plot_curves", "write_curves_csv"]
+__all__ = ["curves_frame", "plot_curves", "write_curves_csv", "write_png"]
 
 
 def curves_frame(curves: Sequence[EquityCurve]) -> pd.DataFrame:
@@ -50,6 +51,12 @@ def plot_curves(curves: Sequence[EquityCurve], path: str | Path, title: str) -> 
     ax_dd.set_ylabel("drawdown (%)")
     ax_dd.grid(alpha=0.3)
     fig.autofmt_xdate()
+    return write_png(fig, path)
+
+
+def write_png(fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig`` (a bare ``matplotlib.figure.Figure``: no pyplot, so the process's backend is left alone and a
+    notebook keeps showing its own plots inline) and write it to ``path`` as a PNG, atomically."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "pid_alive", "remove_stale_temp_files"]
+__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "pid_alive", "remove_stale_temp_files", "swap_in_directory"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,20 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, payload: Any) -> Path:
     """Write ``payload`` as indented JSON to ``path`` atomically (values JSON lacks, such as dates, as strings)."""
     return atomic_write_text(path, json.dumps(payload, indent=1, default=str))
+
+
+def swap_in_directory(staging: str | Path, final: str | Path) -> Path:
+    """Replace directory ``final`` by the complete directory ``staging``: ``final`` is moved to ``<final>.old``, ``staging``
+    renamed to ``final``, the old one removed. A crash leaves ``final`` or a complete ``staging`` (and ``<final>.old``)
+    for the reader to finish the swap with."""
+    staging, final = Path(staging), Path(final)
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def remove_stale_temp_files(directory: str | Path) -> list[Path]:

@@ -36,7 +36,7 @@ from finrl_lite.agents.native.ddqn import DDQNConfig, DoubleDQN
 from finrl_lite.agents.native.full_information import FullInformationDQN
 from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.errors import ConfigError
-from finrl_lite.io import atomic_write_json
+from finrl_lite.io import atomic_write_json, swap_in_directory
 from finrl_lite.melo_config import MeloConfig
 from finrl_lite.train.melo_eval import evaluate_melo, plot_pareto, summarize_evaluations
 from finrl_lite.train.melo_table import (
@@ -150,20 +150,33 @@ def _write_checkpoint(
 ) -> Path:
     """Replace ``run_dir/checkpoint`` with the agent (and its replay buffer), the simulator's snapshot, the table's
     sums and the history so far: written beside it, then swapped in."""
-    staging, final, old = run_dir / f"{CHECKPOINT}.new", run_dir / CHECKPOINT, run_dir / f"{CHECKPOINT}.old"
+    staging = run_dir / f"{CHECKPOINT}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     agent.save(staging / "agent.pt", training_state=True)
     torch.save(env.state_dict(), staging / "env.pt")
     if accumulator is not None:
         torch.save(accumulator.state_dict(), staging / "table.pt")
-    atomic_write_json(staging / "history.json", history)
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    atomic_write_json(staging / "history.json", history)  # last: a checkpoint folder with it is complete
+    final = swap_in_directory(staging, run_dir / CHECKPOINT)
     logger.info("checkpoint after day %d in %s", len(history), final)
+    return final
+
+
+def _recover_checkpoint(run_dir: Path) -> Path | None:
+    """``run_dir/checkpoint`` after finishing a swap a crash interrupted (the newest complete one of the staged, the
+    current and the moved-aside folder; complete: its ``history.json``, written last, is there); None when none is."""
+    names = [f"{CHECKPOINT}.new", CHECKPOINT, f"{CHECKPOINT}.old"]  # newest first
+    complete = [name for name in names if (run_dir / name / "history.json").is_file()]
+    if not complete:
+        return None
+    final = run_dir / CHECKPOINT
+    if complete[0] != CHECKPOINT:
+        logger.warning("%s: resuming from %s (a checkpoint swap was interrupted)", run_dir, complete[0])
+        shutil.rmtree(final, ignore_errors=True)
+        (run_dir / complete[0]).rename(final)
+    for name in names[::2]:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
     return final
 
 
@@ -229,9 +242,9 @@ def train_melo(
     run = Path(run_dir) if run_dir is not None else None
     history: list[dict[str, float]] = []
     if resume:
-        checkpoint = run / CHECKPOINT if run is not None else None
-        if checkpoint is None or not (checkpoint / "agent.pt").is_file():
-            raise ConfigError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT}/agent.pt missing)")
+        checkpoint = _recover_checkpoint(run) if run is not None else None
+        if checkpoint is None:
+            raise ConfigError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT}/history.json missing)")
         agent = load_melo_agent(checkpoint / "agent.pt", cfg)
         env.load_state_dict(torch.load(checkpoint / "env.pt", map_location="cpu", weights_only=True))
         if accumulator is not None:

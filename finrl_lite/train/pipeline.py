@@ -45,7 +45,7 @@ from finrl_lite.config import AgentConfig, AppConfig, dump_config, load_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError, DataError, FinrlLiteError
-from finrl_lite.io import atomic_write_json, atomic_write_text
+from finrl_lite.io import atomic_write_json, atomic_write_text, swap_in_directory
 from finrl_lite.train.backtest import EquityCurve, index_curve, run_agent, run_baseline
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
@@ -243,13 +243,7 @@ def _checkpoint(agent: Agent, env: Any, cfg: AppConfig, directory: Path, steps: 
     shutil.rmtree(staging, ignore_errors=True)
     write_checkpoint(agent, env, cfg.agent, staging)
     atomic_write_text(staging / _CHECKPOINT_DONE, json.dumps({"steps": steps}))
-    final = directory / "checkpoint"
-    old = directory / "checkpoint.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in_directory(staging, directory / "checkpoint")
     atomic_write_json(directory / "progress.json", {"steps": steps, "done": False})
     logger.info("checkpoint at %d steps", steps)
 

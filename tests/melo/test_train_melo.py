@@ -79,6 +79,26 @@ def test_interrupted_training_resumes_exactly(tmp_path: Path, learner: str) -> N
         assert regime_table_of(cfg) == train_melo(cfg.model_copy(update={"agent": _cfg().agent})).table
 
 
+@pytest.mark.parametrize("crash", ["before_the_swap", "between_the_renames"])
+def test_a_checkpoint_swap_interrupted_by_a_crash_resumes(tmp_path: Path, crash: str) -> None:
+    cfg = _cfg()
+    whole = train_melo(cfg)
+    days_seen: list[int] = []
+    with pytest.raises(TrainingInterrupted):
+        train_melo(
+            cfg, callback=lambda s: days_seen.append(int(s["day"])), run_dir=tmp_path, should_stop=lambda: len(days_seen) >= 2
+        )
+    final = tmp_path / "checkpoint"
+    if crash == "before_the_swap":  # the next checkpoint was being staged: incomplete, its history not yet written
+        (tmp_path / "checkpoint.new").mkdir()
+        (tmp_path / "checkpoint.new" / "agent.pt").write_bytes(b"partial")
+    else:  # the staged checkpoint was complete, the old one moved aside, the new one not yet in place
+        final.rename(tmp_path / "checkpoint.new")
+    resumed = train_melo(cfg, run_dir=tmp_path, resume=True)
+    assert _same_weights(whole.agent.q, resumed.agent.q) and len(resumed.history) == 3
+    assert not (tmp_path / "checkpoint.new").exists() and not (tmp_path / "checkpoint.old").exists()
+
+
 def test_resume_without_a_checkpoint_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no checkpoint"):
         train_melo(_cfg(), run_dir=tmp_path, resume=True)

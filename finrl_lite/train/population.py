@@ -425,7 +425,7 @@ def _finish(cfg: AppConfig, market: MarketData, out: Path, state: dict[str, Any]
     if exploits is not None:
         exploits.to_csv(out / "exploits.csv", index=False)
     plot_population(board, f"validation_{population.metric}", out / "population.png", population.validation_split)
-    top = []
+    top, members = [], []
     for rank, final in enumerate(finals[: population.top_k], start=1):
         with final.checkpoint.as_directory() as directory:
             agent = load_agent(directory)
@@ -434,25 +434,29 @@ def _finish(cfg: AppConfig, market: MarketData, out: Path, state: dict[str, Any]
         entry = {"rank": rank, "trial_id": final.trial_id, population.metric: final.value, **origin}
         atomic_write_json(out / f"top_{rank}" / TRIAL_FILE, entry)
         top.append(entry)
+        members.append((f"top_{rank}", agent))
     if population.ensemble is not None:
-        _save_ensemble(cfg, out, top)
-    metrics = _evaluate(cfg, market, out, cfg.train.eval_splits, out)
+        members.append(("ensemble", _save_ensemble(cfg, out, top, [agent for _, agent in members])))
+    metrics = _evaluate(cfg, market, members, cfg.train.eval_splits, out)
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_json(out / STATE_FILE, {**state, "state": "done", "metric": population.metric, "top": top})
     return metrics
 
 
-def _save_ensemble(cfg: AppConfig, out: Path, top: list[dict[str, Any]]) -> None:
+def _save_ensemble(cfg: AppConfig, out: Path, top: list[dict[str, Any]], agents: list[Agent]) -> Agent:
+    """The ensemble of the top-k ``agents`` (in ``top``'s order), saved into ``out/ensemble``."""
     from finrl_lite.agents.ensemble import EnsembleAgent, EnsembleMember, save_ensemble
 
     population = _population(cfg)
     sign = 1.0 if population.ranking_mode() == "max" else -1.0  # a member's score is higher-is-better
     members = [
-        EnsembleMember(f"top_{e['rank']}", load_agent(out / f"top_{e['rank']}" / "model"), cfg.agent, sign * e[population.metric])
-        for e in top
+        EnsembleMember(f"top_{e['rank']}", agent, cfg.agent, sign * e[population.metric])
+        for e, agent in zip(top, agents, strict=True)
     ]
     assert population.ensemble is not None
-    save_ensemble(EnsembleAgent(members, mode=population.ensemble), out / "ensemble")
+    ensemble = EnsembleAgent(members, mode=population.ensemble)
+    save_ensemble(ensemble, out / "ensemble")
+    return ensemble
 
 
 def _members(run: Path, cfg: AppConfig) -> list[tuple[str, Agent]]:
@@ -469,8 +473,9 @@ def _members(run: Path, cfg: AppConfig) -> list[tuple[str, Agent]]:
     return members
 
 
-def _evaluate(cfg: AppConfig, market: MarketData, run: Path, splits: list[str], directory: Path) -> dict[str, Any]:
-    members = _members(run, cfg)
+def _evaluate(
+    cfg: AppConfig, market: MarketData, members: list[tuple[str, Agent]], splits: list[str], directory: Path
+) -> dict[str, Any]:
     per_split = {}
     for split in splits:
         part = split_of(market, split)
@@ -491,6 +496,6 @@ def backtest_population(
     with RunLock(run):
         market = prepare_data(cfg, use_cache=use_cache).market
         check_run_data(run, market, allow_data_change)
-        result = _evaluate(cfg, market, run, [split], run / f"backtest_{split}")
+        result = _evaluate(cfg, market, _members(run, cfg), [split], run / f"backtest_{split}")
         write_backtest(run, split, result)
     return result

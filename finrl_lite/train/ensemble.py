@@ -47,9 +47,6 @@ import contextlib
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,8 +61,9 @@ from finrl_lite.agents.factory import load_agent, make_agent, save_agent
 from finrl_lite.config import AgentConfig, AppConfig, EnsembleConfig, EnvConfig, dump_config
 from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import prepare_data
-from finrl_lite.errors import ConfigError, FinrlLiteError, require
+from finrl_lite.errors import ConfigError, FinrlLiteError
 from finrl_lite.io import atomic_path, atomic_write_json, atomic_write_text
+from finrl_lite.ray_runtime import local_ray
 from finrl_lite.train.backtest import EquityCurve, run_agent, run_agent_schedule
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES
@@ -345,42 +343,6 @@ def _parallel_mode(ens: EnsembleConfig) -> str:
     return "ray"
 
 
-@contextlib.contextmanager
-def local_ray(num_cpus: int, object_store_bytes: int = 256 * 2**20) -> Iterator[Any]:
-    """The running Ray, or an embedded local one started for the block and shut down after it.
-
-    The local one has ``num_cpus`` CPUs, no dashboard, usage stats off and its session files in a temporary
-    folder removed afterwards (nothing is left in /tmp/ray).
-
-    Raises:
-        MissingDependencyError: Ray is not installed.
-    """
-    ray = require("ray", "rllib", "ensemble.parallel: ray")
-    if ray.is_initialized():  # type: ignore[attr-defined]
-        yield ray
-        return
-    temp = tempfile.mkdtemp(prefix="finrl_ray_")  # short: Ray's socket paths must stay under ~100 characters
-    stats = os.environ.get("RAY_USAGE_STATS_ENABLED")
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    try:
-        ray.init(  # type: ignore[attr-defined]
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            object_store_memory=object_store_bytes,
-            _temp_dir=temp,
-        )
-        yield ray
-    finally:
-        ray.shutdown()  # type: ignore[attr-defined]
-        if stats is None:
-            os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
-        else:
-            os.environ["RAY_USAGE_STATS_ENABLED"] = stats
-        shutil.rmtree(temp, ignore_errors=True)
-
-
 def _run_jobs(jobs: Sequence[MemberJob], market: MarketData, cfg: AppConfig, hook: EnsembleHook | None) -> list[dict[str, float]]:
     mode = _parallel_mode(_ensemble_section(cfg))
     label = [f"{job.window.name}/{job.name}" for job in jobs]
@@ -393,7 +355,7 @@ def _run_jobs(jobs: Sequence[MemberJob], market: MarketData, cfg: AppConfig, hoo
                 hook(k + 1, len(jobs), label[k])
         return results
     store = max(256 * 2**20, 4 * (market.values.nbytes + market.market_values.nbytes))
-    with local_ray(_ensemble_section(cfg).num_cpus, store) as ray:
+    with local_ray(_ensemble_section(cfg).num_cpus, object_store_bytes=store) as ray:
         task = ray.remote(num_cpus=1, max_retries=0)(train_member)
         market_ref, cfg_ref = ray.put(market), ray.put(cfg)
         refs = [task.remote(job, market_ref, cfg_ref) for job in jobs]

@@ -37,6 +37,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from finrl_lite.agents.hyperparameters import Hyperparameter
 from finrl_lite.errors import ConfigError, require
 from finrl_lite.population_config import MutationConfig, PopulationConfig, TrialResources
+from finrl_lite.ray_runtime import local_ray
 
 __all__ = [
     "DRIVER_SINK",
@@ -158,24 +159,22 @@ def ray_session(address: str | None, population: PopulationConfig) -> Iterator[b
         yield False
         return
     if address is None:
-        ray.init(
-            num_cpus=population.num_cpus,
+        with local_ray(
+            population.num_cpus,
             num_gpus=population.num_gpus,
-            include_dashboard=False,
-            _temp_dir=str(Path(population.ray_temp_dir).resolve()) if population.ray_temp_dir else None,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
-        embedded = True
-    else:
-        check_address(address)
-        try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        except ConnectionError as exc:
-            raise ConfigError(f"--address '{address}': cannot join a Ray cluster ({exc})") from None
-        embedded = False
+            temp_dir=population.ray_temp_dir,
+            extra="population",
+            purpose="finrl-lite pbt",
+        ):
+            yield True
+        return
+    check_address(address)
     try:
-        yield embedded
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except ConnectionError as exc:
+        raise ConfigError(f"--address '{address}': cannot join a Ray cluster ({exc})") from None
+    try:
+        yield False
     finally:
         ray.shutdown()
 

@@ -19,8 +19,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from finrl_lite.errors import ConfigError, DataError
 from finrl_lite.trade.brokers.base import BrokerOrder
 from finrl_lite.trade.orders import OrderIntent
+from finrl_lite.trade.sqlite import connect, transaction
 
 __all__ = ["Journal", "JournalBar", "JournalOrder", "OPEN_STATUSES", "SCHEMA_VERSION"]
 
@@ -134,16 +134,8 @@ class Journal:
         if self.path is not None and not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if self.path is None:
-                self._db = sqlite3.connect(":memory:", isolation_level=None)
-            elif read_only:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-            else:
-                self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = connect(self.path, read_only)
             self._db.row_factory = sqlite3.Row
-            if not read_only:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
@@ -163,16 +155,9 @@ class Journal:
 
     # ------------------------------------------------------------------ plumbing
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One atomic, durable write (BEGIN IMMEDIATE ... COMMIT)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return transaction(self._db)
 
     def close(self) -> None:
         self._db.close()

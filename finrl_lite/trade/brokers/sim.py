@@ -25,6 +25,7 @@ from finrl_lite.envs.simulator import execute_orders
 from finrl_lite.errors import ConfigError, DataError
 from finrl_lite.trade.brokers.base import Account, BrokerOrder, DuplicateClientOrderId, OrderRejected
 from finrl_lite.trade.orders import OrderIntent
+from finrl_lite.trade.sqlite import connect, transaction
 
 __all__ = ["MarketBar", "SimBroker"]
 
@@ -98,16 +99,13 @@ class SimBroker:
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path if self.path is not None else ":memory:", isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = connect(self.path)
             self._db.executescript(_SCHEMA)
-            self._db.execute("BEGIN IMMEDIATE")
-            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            if not meta:
-                self._db.execute("INSERT INTO meta VALUES ('owner', ?), ('tickers', ?)", (owner, json.dumps(self.tickers)))
-                self._db.execute("INSERT INTO account (id, cash) VALUES (1, ?)", (float(initial_cash),))
-            self._db.execute("COMMIT")
+            with transaction(self._db) as db:
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                if not meta:
+                    db.execute("INSERT INTO meta VALUES ('owner', ?), ('tickers', ?)", (owner, json.dumps(self.tickers)))
+                    db.execute("INSERT INTO account (id, cash) VALUES (1, ?)", (float(initial_cash),))
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{label}: not a readable sim broker file (corrupt or not SQLite: {exc})") from exc
         if meta and meta.get("owner") != owner:
@@ -125,24 +123,19 @@ class SimBroker:
             raise OrderRejected(f"unknown symbol {intent.ticker}")
         if not intent.qty > 0 or intent.side not in ("buy", "sell"):
             raise OrderRejected(f"invalid order: {intent.side} {intent.qty}")
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            open_same = self._db.execute(
-                "SELECT client_order_id FROM orders WHERE ticker = ? AND status = 'accepted'", (intent.ticker,)
-            ).fetchone()
-            if open_same is not None and open_same[0] != intent.client_order_id:
-                raise OrderRejected(f"an order for {intent.ticker} is already open ({open_same[0]})")
-            self._db.execute(
-                "INSERT INTO orders (client_order_id, ticker, side, qty, status) VALUES (?, ?, ?, ?, 'accepted')",
-                (intent.client_order_id, intent.ticker, intent.side, float(intent.qty)),
-            )
+            with transaction(self._db) as db:
+                open_same = db.execute(
+                    "SELECT client_order_id FROM orders WHERE ticker = ? AND status = 'accepted'", (intent.ticker,)
+                ).fetchone()
+                if open_same is not None and open_same[0] != intent.client_order_id:
+                    raise OrderRejected(f"an order for {intent.ticker} is already open ({open_same[0]})")
+                db.execute(
+                    "INSERT INTO orders (client_order_id, ticker, side, qty, status) VALUES (?, ?, ?, ?, 'accepted')",
+                    (intent.client_order_id, intent.ticker, intent.side, float(intent.qty)),
+                )
         except sqlite3.IntegrityError:
-            self._db.execute("ROLLBACK")
             raise DuplicateClientOrderId(f"client_order_id must be unique: {intent.client_order_id}") from None
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
         order = self.get_order(intent.client_order_id)
         assert order is not None
         return order
@@ -175,12 +168,10 @@ class SimBroker:
         or not at all and expire (the reason says which).
         """
         params = self.params
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db):
             cash_now, last_bar, last_day = self._db.execute("SELECT cash, last_bar, last_day FROM account").fetchone()
             if last_bar is not None and bar.time <= last_bar:
-                self._db.execute("ROLLBACK")
-                return
+                return  # this bar has been filled already (nothing written)
             rows = self._db.execute("SELECT client_order_id, ticker, side, qty FROM orders WHERE status = 'accepted'").fetchall()
             n = len(self.tickers)
             holdings, locked = np.zeros(n), np.zeros(n)
@@ -234,10 +225,6 @@ class SimBroker:
             self._db.execute(
                 "UPDATE account SET cash = ?, last_bar = ?, last_day = ?", (float(fills.cash[0]), bar.time, int(bar.day))
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
         if rows:
             logger.info("sim broker: %d order(s) filled on %s; cash %.2f", len(rows), bar.time, float(fills.cash[0]))
 

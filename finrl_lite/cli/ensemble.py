@@ -66,22 +66,8 @@ def ensemble(
                     progress.update(task[0], completed=done, last=label)
 
                 result = ensemble_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
-    members = [c for c in result.picks.columns if c not in _PICK_COLUMNS]
-    console.print(_picks_table(result.picks, members, cfg.ensemble.metric))
+    console.print(_picks_table(result.picks, result.members, cfg.ensemble.metric))
     split = cfg.ensemble.split
     console.print(metrics_table(f"{split}: out of sample, {len(result.windows)} windows chained", result.metrics[split]))
     console.print(metrics_legend(False), style="dim")
     console.print(f"run directory: {run_dir}")
-
-
-_PICK_COLUMNS = (
-    "window",
-    "train_start",
-    "train_end",
-    "validation_start",
-    "validation_end",
-    "trade_start",
-    "trade_end",
-    "turbulence_threshold",
-    "picked",
-)

@@ -47,8 +47,10 @@ class _Display:
     def __init__(self, title: str, live: bool) -> None:
         self.title = title
         self.rows: list[Any] = []
-        self.totals = {"bars": 0, "sent": 0, "filled": 0, "blocked": 0, "rejected": 0}
-        self.first: float | None = None
+        from finrl_lite.trade.loop import SessionSummary
+
+        self.summary = SessionSummary()
+        self.filled = 0
         self.live = Live(console=console, refresh_per_second=4, transient=False) if live else None
 
     def __enter__(self) -> _Display:
@@ -61,15 +63,10 @@ class _Display:
             self.live.__exit__(*exc)
 
     def on_bar(self, report: Any) -> None:
-        t = self.totals
-        t["bars"] += 1
-        t["filled"] += report.filled
-        for o in report.orders:
-            t["sent"] += o.status not in ("blocked", "dry_run", "intended", "not_received")
-            t["blocked"] += o.status == "blocked"
-            t["rejected"] += o.status == "rejected"
-        self.first = report.equity if self.first is None else self.first
-        pnl = report.equity - self.first
+        t = self.summary
+        t.add(report)
+        self.filled += report.filled
+        pnl = report.equity - (t.first_equity or 0.0)
         orders = ", ".join(f"{o.side} {o.qty:g} {o.ticker} [{o.status}]" for o in report.orders) or "-"
         if self.live is None:
             console.print(
@@ -87,8 +84,8 @@ class _Display:
         for row in self.rows:
             table.add_row(*(escape(str(cell)) for cell in row))
         head = (
-            f"bars {t['bars']}  orders sent {t['sent']}  filled {t['filled']}  blocked {t['blocked']}  "
-            f"rejected {t['rejected']}  equity {_money(report.equity)}"
+            f"bars {t.bars}  orders sent {t.sent}  filled {self.filled}  blocked {t.blocked}  "
+            f"rejected {t.rejected}  equity {_money(report.equity)}"
         )
         self.live.update(Panel(Group(head, table), title=self.title))
 

@@ -73,6 +73,10 @@ class BarReport:
     filled: int = 0
 
 
+NOT_SENT = ("blocked", "dry_run", "intended", "not_received")
+"""Order statuses of a bar that never reached the broker."""
+
+
 @dataclass
 class SessionSummary:
     """Totals of one run of the loop."""
@@ -85,6 +89,16 @@ class SessionSummary:
     first_equity: float | None = None
     last_equity: float | None = None
     last_bar: str | None = None
+
+    def add(self, report: BarReport) -> None:
+        """Count one traded bar's report."""
+        self.bars += 1
+        self.traded += report.kind != "warmup"
+        self.sent += sum(o.status not in NOT_SENT for o in report.orders)
+        self.blocked += sum(o.status == "blocked" for o in report.orders)
+        self.rejected += sum(o.status == "rejected" for o in report.orders)
+        self.first_equity = report.equity if self.first_equity is None else self.first_equity
+        self.last_equity, self.last_bar = report.equity, report.time
 
 
 class PaperTrader:
@@ -195,13 +209,7 @@ class PaperTrader:
                 )
                 checked_layout = True
             report = self._trade_bar(key, market, env_market)
-            summary.bars += 1
-            summary.traded += report.kind != "warmup"
-            summary.sent += sum(o.status not in ("blocked", "dry_run", "intended", "not_received") for o in report.orders)
-            summary.blocked += sum(o.status == "blocked" for o in report.orders)
-            summary.rejected += sum(o.status == "rejected" for o in report.orders)
-            summary.first_equity = report.equity if summary.first_equity is None else summary.first_equity
-            summary.last_equity, summary.last_bar = report.equity, report.time
+            summary.add(report)
             if on_bar is not None:
                 on_bar(report)
             if self.config.max_bars is not None and summary.bars >= self.config.max_bars:

@@ -158,12 +158,14 @@ class EnsembleResult:
         picks: one row per window (``picks.csv``).
         curves: the chained agent's equity curve, then the baselines'.
         windows: the windows.
+        members: the candidate members' names (their validation scores are columns of ``picks``).
     """
 
     metrics: dict[str, Any]
     picks: pd.DataFrame
     curves: list[EquityCurve]
     windows: list[Window]
+    members: list[str]
 
 
 def _ensemble_section(cfg: AppConfig) -> EnsembleConfig:
@@ -487,7 +489,7 @@ def ensemble_run(cfg: AppConfig, out_dir: str | Path, hook: EnsembleHook | None 
         ],
     }
     atomic_write_json(out / _RECORD, record)  # written last: its presence marks a finished ensemble run
-    return EnsembleResult(metrics, picks, curves, windows)
+    return EnsembleResult(metrics, picks, curves, windows, names)
 
 
 def is_ensemble_run(run_dir: str | Path) -> bool:

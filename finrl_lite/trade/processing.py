@@ -53,6 +53,21 @@ class SeriesSource:
         return series[series.index <= pd.Timestamp(end)]
 
 
+class _Once(logging.Filter):
+    """Lets each distinct message through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 class LiveMarket:
     """Raw bars of a session plus their history, processed like the run's training data.
 
@@ -88,13 +103,20 @@ class LiveMarket:
         self.data = data
         self._dp = DataProcessor.from_config(data, source=SeriesSource(origin, calendar, series), calendar=calendar)
         self._frames = [history] if not history.empty else []
+        self._reported = _Once()
 
     def append(self, bar: pd.DataFrame) -> None:
         """Add one released bar."""
         self._frames.append(bar)
 
     def market(self) -> MarketData:
-        """Everything so far, processed (one call per new bar)."""
+        """Everything so far, processed (one call per new bar; what cleaning reports about the bars is logged once
+        per session, not again on every later bar)."""
         frame = pd.concat(self._frames, ignore_index=True) if len(self._frames) > 1 else self._frames[0]
         self._frames = [frame]
-        return process_frame(self._dp, frame, self.data)
+        cleaning = logging.getLogger("finrl_lite.data_processors.cleaning")
+        cleaning.addFilter(self._reported)
+        try:
+            return process_frame(self._dp, frame, self.data)
+        finally:
+            cleaning.removeFilter(self._reported)

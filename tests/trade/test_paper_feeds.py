@@ -70,3 +70,18 @@ def test_the_live_processor_keeps_the_runs_cleaning_settings() -> None:
     data = DataConfig.model_validate({"cleaning": {"max_price_jump": None, "on_bad_rows": "error"}})
     live = LiveMarket(data, "XNYS", _bars(["2019-10-30"]), {}, uses_vix=False, origin="test")
     assert (live._dp.max_price_jump, live._dp.on_bad_rows) == (None, "error")
+
+
+def test_the_live_processor_reports_a_bad_bar_once_not_on_every_bar(caplog) -> None:  # noqa: ANN001
+    from finrl_lite.config import DataConfig
+    from finrl_lite.trade.processing import LiveMarket
+
+    days = pd.bdate_range("2019-10-01", periods=6).strftime("%Y-%m-%d").tolist()
+    history = _bars(days[:4])
+    history.loc[history.index[0], "high"] = 1.0  # an impossible bar (high below the close): dropped with a warning
+    live = LiveMarket(DataConfig(indicators=[]), "XNYS", history, {}, uses_vix=False, origin="test")
+    with caplog.at_level("WARNING", logger="finrl_lite.data_processors.cleaning"):
+        for day in days[4:]:
+            live.append(_bars([day]))
+            live.market()
+    assert sum("impossible bar" in r.getMessage() for r in caplog.records) == 1

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from finrl_lite.data_processors.market_data import MarketData
+from finrl_lite.data_processors.splits import DateRange
 from finrl_lite.envs.market import EnvMarket
 from finrl_lite.envs.observation import stock_observation
 from finrl_lite.envs.stock_trading import make_stock_market
@@ -329,10 +330,10 @@ class PaperTrader:
         with the bars before the session as their history), scaled to the session's first equity."""
         first = self.journal.first_traded_bar() or key
         span = (pd.Timestamp(first), pd.Timestamp(key))
-        session = market.slice(span)
+        session_bars = np.count_nonzero(DateRange.parse("session", *span).mask(market.dates))  # no copy of the bars
         start_equity = self.journal.first_equity() or equity
         names = [*self.run_.config.train.baselines, *(["index"] if "index" in market.market_fields else [])]
-        if session.num_dates < 2:
+        if session_bars < 2:
             return dict.fromkeys(names, start_equity)
         scale = start_equity / self.run_.config.env.initial_amount
         return {c.name: float(c.values[-1]) * scale for c in baseline_curves(market, self.run_.config, span)}

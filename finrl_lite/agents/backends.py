@@ -82,25 +82,25 @@ class AgentBackend:
 
     def make(self, algo: str, env: Any, params: Mapping[str, Any], seed: int = 0) -> Any:
         """A new agent of ``algo`` on ``env`` (the implementation is imported now)."""
-        self.agent_class(algo)  # refuses an algorithm the backend does not declare
+        self._require(algo)
         return resolve(self.build)(algo, env, dict(params), seed=seed)
 
     def check_params(self, algo: str, params: Mapping[str, Any]) -> None:
         """Refuse an algorithm the backend does not declare, or ``params`` it does not take (cheap: builds nothing)."""
-        if algo not in self.algos:
-            raise ConfigError(
-                f"agent.algo '{algo}' is not available on backend '{self.name}'; choose one of {', '.join(self.algos)}"
-            )
+        self._require(algo)
         if self.check is not None:
             resolve(self.check)(algo, dict(params))
 
     def agent_class(self, algo: str) -> Any:
         """The agent class of ``algo`` (imported now)."""
+        self._require(algo)
+        return resolve(self.algos[algo])
+
+    def _require(self, algo: str) -> None:
         if algo not in self.algos:
             raise ConfigError(
                 f"agent.algo '{algo}' is not available on backend '{self.name}'; choose one of {', '.join(self.algos)}"
             )
-        return resolve(self.algos[algo])
 
     def tunable(self, algo: str) -> Mapping[str, Hyperparameter]:
         """The hyper-parameters agents of ``algo`` can change while they train (empty: none)."""

@@ -10,7 +10,7 @@ import pandas as pd
 from finrl_lite.data_processors.intervals import is_intraday, parse_interval
 from finrl_lite.errors import DataError
 
-__all__ = ["bar_grid", "calendar_timezone"]
+__all__ = ["bar_grid", "calendar_timezone", "session_close"]
 
 
 def _calendar(name: str, start: pd.Timestamp, end: pd.Timestamp):  # type: ignore[no-untyped-def]
@@ -37,6 +37,12 @@ def calendar_timezone(name: str) -> str:
     """The IANA timezone of an exchange calendar (``America/New_York`` for XNYS, ``UTC`` for 24/7)."""
     today = pd.Timestamp.today()
     return str(_calendar(name, today, today).tz)
+
+
+def session_close(calendar: str, session: pd.Timestamp) -> pd.Timestamp:
+    """The close of ``calendar``'s session ``session`` (a date), as a tz-naive UTC time."""
+    close = _calendar(calendar, session, session).session_close(session.normalize())
+    return pd.Timestamp(close).tz_convert("UTC").tz_localize(None)
 
 
 def bar_grid(calendar: str, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> pd.DatetimeIndex:

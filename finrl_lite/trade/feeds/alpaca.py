@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import pandas as pd
 
-from finrl_lite.data_processors.calendars import bar_grid
+from finrl_lite.data_processors.calendars import bar_grid, session_close
 from finrl_lite.data_processors.intervals import is_intraday, parse_interval
 from finrl_lite.errors import DataError
 
@@ -65,7 +64,6 @@ class AlpacaFeed:
         self.poll_seconds, self.settle_seconds = poll_seconds, settle_seconds
         self._now, self._sleep = now, sleep
         self._last: pd.Timestamp | None = None
-        self._xcal: Any = None
 
     def history(self) -> pd.DataFrame:
         now = self._now()
@@ -115,15 +113,9 @@ class AlpacaFeed:
         return pd.Timestamp(later[0])
 
     def _bar_end(self, t: pd.Timestamp) -> pd.Timestamp:
-        if is_intraday(self.interval):
+        if is_intraday(self.interval) or self.calendar == "24/7":
             return t + parse_interval(self.interval)
-        if self.calendar == "24/7":
-            return t + parse_interval(self.interval)
-        if self._xcal is None:
-            import exchange_calendars as xcals
-
-            self._xcal = xcals.get_calendar(self.calendar)
-        return pd.Timestamp(self._xcal.session_close(t)).tz_convert("UTC").tz_localize(None)
+        return session_close(self.calendar, t)
 
     def _complete(self, frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
         if frame.empty:

@@ -105,13 +105,14 @@ def find_bad_rows(df: pd.DataFrame) -> pd.Series:
     return reasons
 
 
-def price_jumps(df: pd.DataFrame, factor: float) -> tuple[pd.Series, pd.Series]:
+def price_jumps(df: pd.DataFrame, factor: float) -> tuple[pd.Series, pd.Series, pd.Series]:
     """One-bar close moves of more than ``factor`` (up, or down to less than ``1 / factor``) between a ticker's rows.
 
     Returns:
-        ``(spike, jump)``: boolean masks over ``df``'s rows. A spike moves away from both the previous and the next
-        close of its ticker (up from both, or down from both): a bad print that the next bar takes back. A jump moves
-        from the previous close and stays (spin-offs, unadjusted splits).
+        ``(spike, jump, ratio)`` over ``df``'s rows: boolean masks and each close over its ticker's previous close. A
+        spike moves away from both the previous and the next close of its ticker (up from both, or down from both): a
+        bad print that the next bar takes back. A jump moves from the previous close and stays (spin-offs, unadjusted
+        splits).
     """
     order = df.sort_values(["tic", "date"], kind="stable")
     by_tic = order.groupby("tic", sort=False)["close"]
@@ -120,13 +121,11 @@ def price_jumps(df: pd.DataFrame, factor: float) -> tuple[pd.Series, pd.Series]:
     big_up_prev, big_down_prev = up_prev > factor, up_prev < 1.0 / factor
     spike = (big_up_prev & (up_next > factor)) | (big_down_prev & (up_next < 1.0 / factor))
     jump = (big_up_prev | big_down_prev) & ~spike
-    return spike.reindex(df.index), jump.reindex(df.index)
+    return spike.reindex(df.index), jump.reindex(df.index), up_prev.reindex(df.index)
 
 
-def _jump_rows(df: pd.DataFrame, rows: pd.Series) -> list[tuple[str, object, float]]:
-    """``(tic, date, close / previous close)`` of the rows marked in ``rows``, by date."""
-    order = df.sort_values(["tic", "date"], kind="stable")
-    ratio = (order["close"] / order.groupby("tic", sort=False)["close"].shift(1)).reindex(df.index)
+def _jump_rows(df: pd.DataFrame, rows: pd.Series, ratio: pd.Series) -> list[tuple[str, object, float]]:
+    """``(tic, date, ratio)`` of the rows marked in ``rows``, by date."""
     marked = df.loc[rows].assign(factor=ratio[rows]).sort_values(["date", "tic"], kind="stable")
     return [(r.tic, r.date, float(r.factor)) for r in marked.itertuples()]
 
@@ -237,11 +236,11 @@ def clean_frame(
 
     # 3b. Bad prints (a close that the next bar takes back), then lasting jumps (kept, reported).
     if max_price_jump is not None:
-        spike, _ = price_jumps(df, max_price_jump)
+        spike, _, _ = price_jumps(df, max_price_jump)
         reason = f"price spike beyond x{max_price_jump:g} from both neighbouring closes"
         df = _drop_bad_rows(df, pd.Series(np.where(spike, reason, ""), index=df.index, dtype=object), on_bad_rows, report, origin)
-        _, jump = price_jumps(df, max_price_jump)
-        report.jumps = [(t, str(pd.Timestamp(d)), f) for t, d, f in _jump_rows(df, jump)]
+        _, jump, ratio = price_jumps(df, max_price_jump)  # again: the spikes' neighbours have new neighbours now
+        report.jumps = [(t, str(pd.Timestamp(d)), f) for t, d, f in _jump_rows(df, jump, ratio)]
         if report.jumps:
             listed = "; ".join(f"{t} {d} (x{f:.3g})" for t, d, f in report.jumps[:_MAX_LISTED])
             more = f" and {len(report.jumps) - _MAX_LISTED} more" if len(report.jumps) > _MAX_LISTED else ""

@@ -109,29 +109,41 @@ def _finished_copy(reference: Session, tmp_path: Path) -> Path:
     return journal
 
 
-def test_positions_that_disagree_stop_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
-    journal = _finished_copy(reference_session, tmp_path)
-    db = sqlite3.connect(sim_broker_path(journal))
-    db.execute("UPDATE positions SET qty = qty + 5 WHERE ticker = 'SYN001'")  # a trade made elsewhere
+def _sql(path: Path, statement: str, *params: object) -> None:
+    db = sqlite3.connect(path)
+    db.execute(statement, params)
     db.commit()
     db.close()
-    trader = _trader(tiny_run, journal)
-    with pytest.raises(ReconciliationError, match=r"positions disagree.*SYN001: journal 356, broker 361"):
-        trader.start()
-    _close(trader)
+
+
+def _first(path: Path, query: str) -> str:
+    db = sqlite3.connect(path)
+    value = db.execute(query).fetchone()[0]
+    db.close()
+    return value
+
+
+def _refuses(run: Path, journal: Path, pattern: str) -> None:
+    """Starting the loop on ``journal`` raises a ReconciliationError matching ``pattern`` (the trader closed anyway)."""
+    trader = _trader(run, journal)
+    try:
+        with pytest.raises(ReconciliationError, match=pattern):
+            trader.start()
+    finally:
+        _close(trader)
+
+
+def test_positions_that_disagree_stop_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
+    journal = _finished_copy(reference_session, tmp_path)
+    _sql(sim_broker_path(journal), "UPDATE positions SET qty = qty + 5 WHERE ticker = 'SYN001'")  # a trade made elsewhere
+    _refuses(tiny_run, journal, r"positions disagree.*SYN001: journal 356, broker 361")
 
 
 def test_an_order_the_journal_never_intended_stops_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
     journal = _finished_copy(reference_session, tmp_path)
-    db = sqlite3.connect(journal)
-    last = db.execute("SELECT client_order_id FROM orders ORDER BY bar_time DESC LIMIT 1").fetchone()[0]
-    db.execute("DELETE FROM orders WHERE client_order_id = ?", (last,))  # as if the journal had lost it
-    db.commit()
-    db.close()
-    trader = _trader(tiny_run, journal)
-    with pytest.raises(ReconciliationError, match="never intended: " + last):
-        trader.start()
-    _close(trader)
+    last = _first(journal, "SELECT client_order_id FROM orders ORDER BY bar_time DESC LIMIT 1")
+    _sql(journal, "DELETE FROM orders WHERE client_order_id = ?", last)  # as if the journal had lost it
+    _refuses(tiny_run, journal, "never intended: " + last)
 
 
 def test_a_new_journal_on_an_account_with_orders_stops_the_loop(
@@ -139,23 +151,14 @@ def test_a_new_journal_on_an_account_with_orders_stops_the_loop(
 ) -> None:
     journal = _finished_copy(reference_session, tmp_path)
     journal.unlink()  # the journal is gone; the broker's account still holds the run's orders
-    trader = _trader(tiny_run, journal)
-    with pytest.raises(ReconciliationError, match=r"114 order\(s\) of this run that the journal .* never intended"):
-        trader.start()
-    _close(trader)
+    _refuses(tiny_run, journal, r"114 order\(s\) of this run that the journal .* never intended")
 
 
 def test_an_acknowledged_order_the_broker_lost_stops_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
     journal = _finished_copy(reference_session, tmp_path)
-    db = sqlite3.connect(sim_broker_path(journal))
-    open_id = db.execute("SELECT client_order_id FROM orders WHERE status = 'accepted' LIMIT 1").fetchone()[0]
-    db.execute("DELETE FROM orders WHERE client_order_id = ?", (open_id,))
-    db.commit()
-    db.close()
-    trader = _trader(tiny_run, journal)
-    with pytest.raises(ReconciliationError, match=f"{open_id}.*as accepted, but the broker has no such order"):
-        trader.start()
-    _close(trader)
+    open_id = _first(sim_broker_path(journal), "SELECT client_order_id FROM orders WHERE status = 'accepted' LIMIT 1")
+    _sql(sim_broker_path(journal), "DELETE FROM orders WHERE client_order_id = ?", open_id)
+    _refuses(tiny_run, journal, f"{open_id}.*as accepted, but the broker has no such order")
     j = Journal(journal, read_only=True)
     assert j.order(open_id).status == "accepted"  # nothing was rewritten on a guess
     j.close()

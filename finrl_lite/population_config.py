@@ -195,3 +195,7 @@ class PopulationConfig(StrictModel):
         if self.mode is not None:
             return self.mode
         return "min" if self.metric in LOWER_IS_BETTER else "max"
+
+    def score(self, value: float) -> float:
+        """``value`` of the ranking metric turned higher-is-better (negated when the ranking mode is ``min``)."""
+        return value if self.ranking_mode() == "max" else -value

@@ -410,8 +410,7 @@ def _final_checkpoints(results: Any, cfg: AppConfig) -> list[_Final]:
             f"only {len(finals)} of {population.num_samples} trials finished (top_k is {population.top_k}); failures:\n"
             + "\n".join(failed)
         )
-    sign = 1.0 if population.ranking_mode() == "max" else -1.0
-    return sorted(finals, key=lambda f: -sign * (f.value if not math.isnan(f.value) else -sign * math.inf))
+    return sorted(finals, key=lambda f: -population.score(f.value) if not math.isnan(f.value) else math.inf)
 
 
 def _finish(cfg: AppConfig, market: MarketData, out: Path, state: dict[str, Any], finals: list[_Final]) -> dict[str, Any]:
@@ -448,9 +447,8 @@ def _save_ensemble(cfg: AppConfig, out: Path, top: list[dict[str, Any]], agents:
     from finrl_lite.agents.ensemble import EnsembleAgent, EnsembleMember, save_ensemble
 
     population = _population(cfg)
-    sign = 1.0 if population.ranking_mode() == "max" else -1.0  # a member's score is higher-is-better
     members = [
-        EnsembleMember(f"top_{e['rank']}", agent, cfg.agent, sign * e[population.metric])
+        EnsembleMember(f"top_{e['rank']}", agent, cfg.agent, population.score(e[population.metric]))
         for e, agent in zip(top, agents, strict=True)
     ]
     assert population.ensemble is not None

@@ -317,6 +317,10 @@ class CandidateConfig(AgentConfig):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="One member per seed.")
     total_timesteps: int | None = Field(None, ge=1, description="Training steps per window; None: train.total_timesteps.")
 
+    def agent_config(self) -> AgentConfig:
+        """The agent config of its members (without the candidate's own fields)."""
+        return AgentConfig(backend=self.backend, algo=self.algo, params=self.params)
+
     def member_names(self) -> list[str]:
         """``<name>_s<seed>`` for every seed."""
         base = self.name or (self.algo if self.backend == "native" else f"{self.backend}_{self.algo}")

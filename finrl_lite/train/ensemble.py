@@ -285,7 +285,7 @@ def member_jobs(cfg: AppConfig, windows: Sequence[Window], run_dir: str | Path) 
     jobs = []
     for window in windows:
         for candidate in ens.candidates:
-            agent = AgentConfig(backend=candidate.backend, algo=candidate.algo, params=candidate.params)
+            agent = candidate.agent_config()
             budget = candidate.total_timesteps or cfg.train.total_timesteps
             for name, seed in zip(candidate.member_names(), candidate.seeds, strict=True):
                 directory = Path(run_dir) / "windows" / window.name / name
@@ -330,7 +330,7 @@ def _check_candidates(cfg: AppConfig, market: MarketData, window: Window) -> Non
     for i, candidate in enumerate(_ensemble_section(cfg).candidates):
         try:
             env = make_env(cfg.env, market.bars(window.train[0], window.train[1] + 1), seed=candidate.seeds[0])
-            make_agent(AgentConfig(backend=candidate.backend, algo=candidate.algo, params=candidate.params), env)
+            make_agent(candidate.agent_config(), env)
         except FinrlLiteError as exc:
             raise ConfigError(f"ensemble.candidates[{i}] ({candidate.member_names()[0]}): {exc}") from None
 

@@ -201,9 +201,12 @@ class ActorCritic(nn.Module):
 
     def log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Log-density of ``action`` under the policy, summed over the action dimensions (``torch.distributions.Normal``'s
-        formula, written on the ``[A]`` log-std so that nothing is expanded to the batch)."""
-        variance = (2.0 * self.log_std).exp()
-        return (-((action - mean) ** 2) / (2.0 * variance) - self.log_std - _LOG_SQRT_2PI).sum(-1)
+        density, written on the ``[A]`` log-std so that nothing is expanded to the batch)."""
+        return self.log_prob_of_squares((action - mean).square() * torch.exp(-2.0 * self.log_std))
+
+    def log_prob_of_squares(self, squares: torch.Tensor) -> torch.Tensor:
+        """:meth:`log_prob` from ``squares = (action - mean) ** 2 / variance``."""
+        return -0.5 * squares.sum(-1) - (self.log_std.sum() + self.log_std.numel() * _LOG_SQRT_2PI)
 
     def entropy(self) -> torch.Tensor:
         """Entropy of the policy, summed over the action dimensions (the same in every state)."""

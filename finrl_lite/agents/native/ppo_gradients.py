@@ -102,7 +102,8 @@ def ppo_gradients(policy: ActorCritic, batch: Minibatch, cfg: PPOConfig) -> torc
     # policy: the clipped surrogate, through the Gaussian log-density
     diff = batch.actions - mean
     scaled = diff * torch.exp(-2.0 * policy.log_std)  # (a - mean) / variance: d log-density / d mean
-    log_ratio = policy.log_prob(mean, batch.actions) - batch.log_probs
+    squares = diff * scaled  # d log-density / d log-std is squares - 1
+    log_ratio = policy.log_prob_of_squares(squares) - batch.log_probs
     ratio = log_ratio.exp()
     approx_kl = ((ratio - 1.0) - log_ratio).mean()
     clip_fraction = ((ratio - 1.0).abs() > eps).to(ratio.dtype).mean()
@@ -114,7 +115,7 @@ def ppo_gradients(policy: ActorCritic, batch: Minibatch, cfg: PPOConfig) -> torc
     # where the clipped term is the larger one its clamp binds (else the two are equal): no gradient there
     d_log_prob = torch.where(unclipped >= clipped, -adv, 0.0) * ratio / n
     d_mean = d_log_prob.unsqueeze(-1) * scaled
-    policy.log_std.grad = (d_mean * diff - d_log_prob.unsqueeze(-1)).sum(0) - cfg.ent_coef
+    policy.log_std.grad = (d_log_prob.unsqueeze(-1) * squares).sum(0) - d_log_prob.sum() - cfg.ent_coef
     entropy = policy.entropy()
 
     # value: the squared error, clipped around the value seen when acting

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from finrl_lite.agents.native import matmul
 from finrl_lite.agents.native.ppo import ActorCritic, PPOConfig
 from finrl_lite.agents.native.ppo_gradients import Minibatch, ppo_gradients
 
@@ -44,6 +45,19 @@ def _batch(policy: ActorCritic, n: int, obs_size: int, action_size: int, seed: i
     return Minibatch(obs, actions, log_probs, values, advantages, values + torch.randn(n, generator=g))
 
 
+@pytest.fixture(params=["onednn", "torch"])
+def products(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every product of the written-out passes by oneDNN (even the small ones), or all by ``torch.addmm``/``mm``."""
+    if request.param == "onednn":
+        if not matmul._probe():
+            pytest.skip("torch has no working oneDNN linear here")
+        monkeypatch.setattr(matmul, "_MIN_MACS", 0)
+        assert matmul._onednn(torch.ones(1, 1), torch.ones(1, 1))
+    else:
+        monkeypatch.setattr(matmul, "USE_ONEDNN", False)
+    return request.param
+
+
 @pytest.mark.parametrize(
     "cfg",
     [
@@ -54,7 +68,7 @@ def _batch(policy: ActorCritic, n: int, obs_size: int, action_size: int, seed: i
     ],
     ids=["default", "three-layers-unclipped-value", "one-layer", "linear"],
 )
-def test_gradients_match_autograd_on_the_clipped_loss(cfg: PPOConfig) -> None:
+def test_gradients_match_autograd_on_the_clipped_loss(cfg: PPOConfig, products: str) -> None:
     obs_size, action_size = 11, 3
     policy = ActorCritic(obs_size, action_size, cfg)
     with torch.no_grad():

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 from torch import nn
 
+from finrl_lite.agents.native.matmul import linear, linear_input_grad, linear_weight_grad
 from finrl_lite.agents.native.tanh import tanh
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def forward_pass(policy: ActorCritic, obs: torch.Tensor) -> ForwardPass:
     matrix products) are one product over the observations."""
     nets = _linears(policy.actor), _linears(policy.critic)
     first = [net[0] for net in nets]
-    z = torch.addmm(torch.cat([m.bias for m in first]), obs, torch.cat([m.weight for m in first]).t())
+    z = linear(obs, torch.cat([m.weight for m in first]), torch.cat([m.bias for m in first]))
     hidden = len(nets[0]) > 1  # the actor and the critic have the same hidden sizes
     first_out = tanh(z) if hidden else z
     heads = first_out.split([m.out_features for m in first], dim=1)
@@ -70,7 +71,7 @@ def forward_pass(policy: ActorCritic, obs: torch.Tensor) -> ForwardPass:
         x = head
         for i, layer in enumerate(net[1:], start=1):
             layer_inputs.append(x)
-            x = torch.addmm(layer.bias, x, layer.weight.t())
+            x = linear(x, layer.weight, layer.bias)
             if i < len(net) - 1:
                 x = tanh(x)
         outputs.append(x)
@@ -83,7 +84,7 @@ def _backward(net: list[nn.Linear], inputs: list[torch.Tensor], grad_out: torch.
     for layer, x in zip(reversed(net[1:]), reversed(inputs), strict=True):
         layer.weight.grad = g.t().mm(x)
         layer.bias.grad = g.sum(0)
-        g = g.mm(layer.weight)
+        g = linear_input_grad(g, layer.weight)
         if x is not inputs[0]:
             g = torch.ops.aten.tanh_backward(g, x)
     return g
@@ -136,7 +137,7 @@ def ppo_gradients(policy: ActorCritic, batch: Minibatch, cfg: PPOConfig) -> torc
     d_first = torch.cat([_backward(actor, inputs[0], d_mean), _backward(critic, inputs[1], d_value.unsqueeze(-1))], dim=1)
     if len(actor) > 1:
         d_first = torch.ops.aten.tanh_backward(d_first, first_out)
-    weight_grad, bias_grad = d_first.t().mm(batch.obs), d_first.sum(0)
+    weight_grad, bias_grad = linear_weight_grad(d_first, batch.obs), d_first.sum(0)
     sizes = [actor[0].out_features, critic[0].out_features]
     for layer, w, b in zip((actor[0], critic[0]), weight_grad.split(sizes), bias_grad.split(sizes), strict=True):
         layer.weight.grad, layer.bias.grad = w, b

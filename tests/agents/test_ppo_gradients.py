@@ -32,30 +32,33 @@ def _reference_loss(policy: ActorCritic, b: Minibatch, cfg: PPOConfig) -> tuple[
     return loss, torch.stack([pg_loss, v_loss, entropy, approx_kl, clip_fraction]).detach()
 
 
-def _batch(policy: ActorCritic, n: int, obs_size: int, action_size: int, seed: int) -> Minibatch:
+def _batch(policy: ActorCritic, n: int, obs_size: int, action_size: int, seed: int, device: str = "cpu") -> Minibatch:
     """Rows whose old log-densities and values are spread around the current ones, so that both clippings bind on
     some rows and not on others."""
     g = torch.Generator().manual_seed(seed)
-    obs = torch.randn(n, obs_size, generator=g)
-    actions = torch.randn(n, action_size, generator=g) * 0.6
+    obs = torch.randn(n, obs_size, generator=g).to(device)
+    actions = (torch.randn(n, action_size, generator=g) * 0.6).to(device)
     with torch.no_grad():
-        log_probs = policy.log_prob(policy.action_mean(obs), actions) + torch.randn(n, generator=g) * 0.3
-        values = policy.value(obs) + torch.randn(n, generator=g) * 0.3
-    advantages = torch.randn(n, generator=g) + 0.2
-    return Minibatch(obs, actions, log_probs, values, advantages, values + torch.randn(n, generator=g))
+        log_probs = policy.log_prob(policy.action_mean(obs), actions) + (torch.randn(n, generator=g) * 0.3).to(device)
+        values = policy.value(obs) + (torch.randn(n, generator=g) * 0.3).to(device)
+    advantages = (torch.randn(n, generator=g) + 0.2).to(device)
+    return Minibatch(obs, actions, log_probs, values, advantages, values + torch.randn(n, generator=g).to(device))
 
 
-@pytest.fixture(params=["onednn", "torch"])
-def products(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every product of the written-out passes by oneDNN (even the small ones), or all by ``torch.addmm``/``mm``."""
+@pytest.fixture(params=["onednn", "torch", "cuda"])
+def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every product of the written-out passes by oneDNN (even the small ones), all by ``torch.addmm``/``mm`` on the
+    CPU, or on the GPU."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
     if request.param == "onednn":
         if not matmul._probe():
             pytest.skip("torch has no working oneDNN linear here")
         monkeypatch.setattr(matmul, "_MIN_MACS", 0)
         assert matmul._onednn(torch.ones(1, 1), torch.ones(1, 1))
-    else:
+    elif request.param == "torch":
         monkeypatch.setattr(matmul, "USE_ONEDNN", False)
-    return request.param
+    return "cuda" if request.param == "cuda" else "cpu"
 
 
 @pytest.mark.parametrize(
@@ -68,13 +71,13 @@ def products(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     ],
     ids=["default", "three-layers-unclipped-value", "one-layer", "linear"],
 )
-def test_gradients_match_autograd_on_the_clipped_loss(cfg: PPOConfig, products: str) -> None:
+def test_gradients_match_autograd_on_the_clipped_loss(cfg: PPOConfig, device: str) -> None:
     obs_size, action_size = 11, 3
-    policy = ActorCritic(obs_size, action_size, cfg)
+    policy = ActorCritic(obs_size, action_size, cfg).to(device)
     with torch.no_grad():
         for p in policy.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.1)
-    batch = _batch(policy, 512, obs_size, action_size, seed=3)
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())).to(device) * 0.1)
+    batch = _batch(policy, 512, obs_size, action_size, seed=3, device=device)
     loss, expected_stats = _reference_loss(policy, batch, cfg)
     expected = dict(_named_grads(policy, loss))
 

@@ -12,6 +12,8 @@ Algorithm (Schulman et al., 2017): Gaussian policy with a state-independent log-
 to ``[-1, 1]`` when sent to the environment; GAE(lambda); advantages normalised per minibatch; clipped
 surrogate objective, clipped value loss optional, entropy bonus; running observation normalisation;
 optional early stop of the epochs when the approximate KL divergence passes ``target_kl`` (CleanRL).
+The minibatch loss's gradient is written out in :mod:`~finrl_lite.agents.native.ppo_gradients` (checked against
+autograd), its products by oneDNN on CPU (:mod:`~finrl_lite.agents.native.matmul`).
 
 Exact resume: the learning rate anneals over the global step (see :meth:`NativePPO.learn`), and
 ``save(path, training_state=True)`` adds the current observation and episode returns to the weights,

@@ -327,29 +327,53 @@ def test_timeout_on_submit_is_followed_by_the_lookup_that_finds_the_order(
     assert orders[1].status == "accepted"  # the answer to the second send
 
 
+def _first_bar_orders(server: AlpacaPaperServer, run: Path, tmp_path: Path) -> list[Any]:
+    """The orders the agent places at the session's first bar, from a dry run (nothing reaches the server)."""
+    from finrl_lite.trade.config import PaperConfig
+    from finrl_lite.trade.session import open_session
+
+    cfg = PaperConfig(
+        broker="alpaca", journal=str(tmp_path / "dry.sqlite"), max_bars=1, dry_run=True, alpaca={"backoff_seconds": 0.0}
+    )
+    trader = open_session(run, cfg)
+    trader.start()
+    trader.run()
+    orders = trader.journal.orders()
+    trader.journal.close()
+    assert not server.posts() and not server.orders
+    return orders
+
+
 def test_rejected_order_and_duplicate_id_in_a_session(server: AlpacaPaperServer, tiny_run: Path, tmp_path: Path) -> None:
     _set_prices(server, tiny_run)
+    planned = _first_bar_orders(server, tiny_run, tmp_path)
+    assert len(planned) >= 2, f"the tiny agent places {len(planned)} orders at the first bar; the test needs two"
+    found, rejected = planned[0], planned[-1]
     trader = _alpaca_trader(tiny_run, tmp_path / "journal.sqlite", max_bars=1)
     trader.start()
-    # an earlier run of this session got SYN000's order to the broker but died before journaling the answer
-    from finrl_lite.trade.orders import bar_key
-
-    first_bar = bar_key(trader.feed._session["date"].iloc[0])
-    dup = client_order_id(trader.run_.run_id, first_bar, "SYN000", "buy")
+    # an earlier run of this session got the first order to the broker but died before journaling the answer
     server._submit(
-        {"client_order_id": dup, "symbol": "SYN000", "qty": 26, "side": "buy", "time_in_force": "day", "type": "market"},
+        {
+            "client_order_id": found.client_order_id,
+            "symbol": found.ticker,
+            "qty": found.qty,
+            "side": found.side,
+            "time_in_force": "day",
+            "type": "market",
+        },
         "",
         False,
     )
-    server.reject_symbols.add("SYN002")
+    server.reject_symbols.add(rejected.ticker)
     trader.run()
     by_ticker = {o.ticker: o for o in trader.journal.orders()}
     events = trader.journal.events()
     trader.journal.close()
-    assert by_ticker["SYN000"].client_order_id == dup and by_ticker["SYN000"].status == "filled"  # found, not sent twice
-    assert by_ticker["SYN002"].status == "rejected" and "insufficient buying power" in by_ticker["SYN002"].reason
-    assert by_ticker["SYN001"].status == "accepted"
-    assert len(server.orders) == 2
+    assert [(o.ticker, o.client_order_id) for o in planned] == [(t, o.client_order_id) for t, o in by_ticker.items()]
+    assert by_ticker[found.ticker].status == "filled"  # refused as a duplicate, then found at the broker: one order
+    assert by_ticker[rejected.ticker].status == "rejected" and "insufficient buying power" in by_ticker[rejected.ticker].reason
+    assert all(by_ticker[o.ticker].status == "accepted" for o in planned[1:-1])
+    assert len(server.orders) == len(planned) - 1  # the rejected order is not kept
     assert not [e for e in events if e["kind"] == "uncertain"]
 
 

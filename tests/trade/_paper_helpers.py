@@ -102,6 +102,17 @@ def journal_orders(path: Path) -> dict[str, tuple[Any, ...]]:
         journal.close()
 
 
+def first_orders(path: Path) -> int:
+    """How many orders the journal at ``path`` holds for its first traded bar."""
+    from finrl_lite.trade.journal import Journal
+
+    journal = Journal(path, read_only=True)
+    try:
+        return len(journal.orders(bar_time=journal.bars("done")[0].time))
+    finally:
+        journal.close()
+
+
 def journal_equity(path: Path) -> list[tuple[str, float]]:
     from finrl_lite.trade.journal import Journal
 

@@ -135,8 +135,11 @@ def _refuses(run: Path, journal: Path, pattern: str) -> None:
 
 def test_positions_that_disagree_stop_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
     journal = _finished_copy(reference_session, tmp_path)
-    _sql(sim_broker_path(journal), "UPDATE positions SET qty = qty + 5 WHERE ticker = 'SYN001'")  # a trade made elsewhere
-    _refuses(tiny_run, journal, r"positions disagree.*SYN001: journal 356, broker 361")
+    broker = sim_broker_path(journal)
+    ticker = _first(broker, "SELECT ticker FROM positions WHERE qty > 0 ORDER BY ticker LIMIT 1")
+    held = float(_first(broker, f"SELECT qty FROM positions WHERE ticker = '{ticker}'"))
+    _sql(broker, "UPDATE positions SET qty = qty + 5 WHERE ticker = ?", ticker)  # a trade made elsewhere
+    _refuses(tiny_run, journal, rf"positions disagree.*{ticker}: journal {held:g}, broker {held + 5:g}")
 
 
 def test_an_order_the_journal_never_intended_stops_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
@@ -151,7 +154,9 @@ def test_a_new_journal_on_an_account_with_orders_stops_the_loop(
 ) -> None:
     journal = _finished_copy(reference_session, tmp_path)
     journal.unlink()  # the journal is gone; the broker's account still holds the run's orders
-    _refuses(tiny_run, journal, r"114 order\(s\) of this run that the journal .* never intended")
+    held = int(_first(sim_broker_path(journal), "SELECT COUNT(*) FROM orders"))
+    assert held > 0
+    _refuses(tiny_run, journal, rf"{held} order\(s\) of this run that the journal .* never intended")
 
 
 def test_an_acknowledged_order_the_broker_lost_stops_the_loop(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:

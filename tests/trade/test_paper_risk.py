@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from _paper_helpers import broker_orders
+from _paper_helpers import Session, broker_orders, journal_equity
 
 from finrl_lite.trade.config import PaperConfig, RiskConfig
 from finrl_lite.trade.orders import OrderIntent
@@ -68,18 +68,28 @@ def test_blocked_orders_are_journaled_logged_and_never_sent(
     assert set(at_broker) == {o.client_order_id for o in orders if o.status != "blocked"} != set()
 
 
-def test_daily_loss_stop_blocks_buys_for_the_day(tiny_run: Path, tmp_path: Path) -> None:
-    trader = open_session(tiny_run, PaperConfig(journal=str(tmp_path / "j.sqlite"), max_bars=3, risk={"daily_loss_limit": 0.005}))
+def test_daily_loss_stop_blocks_buys_for_the_day(tiny_run: Path, reference_session: Session, tmp_path: Path) -> None:
+    (_, start), (_, second) = journal_equity(reference_session.journal)[:2]
+    loss = 1.0 - second / start
+    assert loss > 0, "the test needs the tiny agent's second bar to lose money"
+    limit = loss / 2  # the second bar breaches it
+    trader = open_session(tiny_run, PaperConfig(journal=str(tmp_path / "j.sqlite"), max_bars=3, risk={"daily_loss_limit": limit}))
     trader.start()
     reports: list = []
     trader.run(on_bar=reports.append)
     orders = trader.journal.orders()
     trader.broker.close()
     trader.journal.close()
-    # 2019-11-04 closes 0.85% below 11-01's close (50,000.00 -> 49,572.53): its buys are blocked; 11-05 is up again
-    assert [round(r.equity, 2) for r in reports[:2]] == [50_000.0, 49_572.53]
-    stopped = [o for o in orders if o.bar_time == reports[1].time]
-    assert stopped and all(
-        o.status == "blocked" and o.reason.startswith("daily loss stop: equity 49,572.53 is 0.85%") for o in stopped
-    )
-    assert all(o.status != "blocked" for o in orders if o.bar_time != reports[1].time)
+    assert [r.equity for r in reports[:2]] == [start, second]  # the stop changes nothing before it acts
+    for before, report in zip(reports, reports[1:], strict=False):
+        day_loss = 1.0 - report.equity / before.equity
+        buys = [o for o in orders if o.bar_time == report.time and o.side == "buy"]
+        if day_loss >= limit:
+            assert buys and all(
+                o.status == "blocked"
+                and o.reason.startswith(f"daily loss stop: equity {report.equity:,.2f} is {100 * day_loss:.2f}%")
+                for o in buys
+            )
+        else:
+            assert all(o.status != "blocked" for o in buys)
+    assert all(o.status != "blocked" for o in orders if o.bar_time == reports[0].time or o.side == "sell")

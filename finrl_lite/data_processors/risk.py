@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from finrl_lite.errors import DataError
+from finrl_lite.torch_threads import torch_threads
 
 __all__ = ["turbulence"]
 
@@ -18,22 +17,6 @@ logger = logging.getLogger(__name__)
 _RCOND = 1e-15  # numpy.linalg.pinv's default cutoff, relative to the largest eigenvalue
 _PIVOT_TOL = 1e-10  # a Cholesky pivot below this (relative) sends the day to the eigh path
 _CHUNK_ELEMS = 8_000_000  # float64 elements per batched block (~64 MB)
-
-
-@contextmanager
-def _single_thread_torch() -> Iterator[Any]:
-    """Run torch on one thread: the batched 252 x 252 factorizations gain nothing from a second
-    thread, and OpenMP barriers slow them down many times over when the cores are shared."""
-    import torch
-
-    before = torch.get_num_threads()
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield torch
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
 
 
 def _returns(close: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +138,11 @@ def turbulence(close: np.ndarray, valid: np.ndarray, window: int = 252) -> np.nd
     # ticker eligible on day t: a return on every day t-window..t
     bad = np.concatenate([np.zeros((1, ok.shape[1]), dtype=np.int64), np.cumsum(~ok, axis=0)])
     eligible = (bad[window + 1 :] - bad[: t_len - window]) == 0  # row i is day t = window + i
-    with _single_thread_torch() as torch:
+    # one torch thread: the batched 252 x 252 factorizations gain nothing from a second one, and OpenMP barriers slow
+    # them down many times over when the cores are shared
+    with torch_threads(1):
+        import torch
+
         _fill(out, torch, ret, eligible, window)
     return out
 

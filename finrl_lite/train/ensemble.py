@@ -43,18 +43,16 @@ Run directory::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from finrl_lite.agents.ensemble import EnsembleAgent, EnsembleMember, save_ensemble
 from finrl_lite.agents.factory import load_agent, make_agent, save_agent
@@ -64,6 +62,7 @@ from finrl_lite.data_processors.processor import prepare_data
 from finrl_lite.errors import ConfigError, FinrlLiteError
 from finrl_lite.io import atomic_path, atomic_write_json, atomic_write_text
 from finrl_lite.ray_runtime import local_ray
+from finrl_lite.torch_threads import torch_threads
 from finrl_lite.train.backtest import EquityCurve, run_agent, run_agent_schedule
 from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES
@@ -293,16 +292,6 @@ def member_jobs(cfg: AppConfig, windows: Sequence[Window], run_dir: str | Path) 
     return jobs
 
 
-@contextlib.contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train_member(job: MemberJob, market: MarketData, cfg: AppConfig) -> dict[str, float]:
     """Train ``job``'s member on its window's training bars, save it, and validate it from cash.
 
@@ -313,7 +302,7 @@ def train_member(job: MemberJob, market: MarketData, cfg: AppConfig) -> dict[str
         ruined before its second validation bar scores ``-inf`` on every metric.
     """
     train, validation = job.window.train, job.window.validation
-    with _torch_threads(1):
+    with torch_threads(1):
         env = make_env(cfg.env, market.bars(train[0], train[1] + 1), seed=job.seed)
         agent = make_agent(job.agent, env, seed=job.seed)
         agent.learn(job.total_timesteps)

@@ -117,7 +117,7 @@ def test_replay_buffer_state_round_trip_and_mismatch() -> None:
     assert written.tell() < 20_000  # the two rows, not the storage behind them (about 7 MB)
     with pytest.raises(ConfigError, match="does not fit capacity 3"):
         ReplayBuffer(3, 2, torch.device("cpu")).load_state_dict(buf.state_dict())
-    with pytest.raises(ConfigError, match=r"width \(2,\) does not fit capacity 5, width \(4,\)"):
+    with pytest.raises(ConfigError, match=r"does not fit capacity 5: obs rows \(2,\), here \(4,\); next_obs rows"):
         ReplayBuffer(5, 4, torch.device("cpu")).load_state_dict(buf.state_dict())
 
 

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from finrl_lite.agents.divergence import all_finite, check_diverged
+from finrl_lite.agents.native.ring import TransitionRing
 from finrl_lite.agents.native.rng import generator_state, load_generator_state, seeded_init
 from finrl_lite.envs.base import TorchVecEnv
 from finrl_lite.errors import ConfigError
@@ -134,7 +135,7 @@ class ReplayBatch(NamedTuple):
     terminated: Tensor
 
 
-class ReplayBuffer:
+class ReplayBuffer(TransitionRing):
     """Ring buffer of transitions on a torch device.
 
     Args:
@@ -144,52 +145,29 @@ class ReplayBuffer:
         dtype: Observation dtype.
     """
 
+    obs: Tensor
+    next_obs: Tensor
+    action: Tensor
+    reward: Tensor
+    terminated: Tensor
+
     def __init__(self, capacity: int, obs_size: int, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
-        self.capacity = capacity
-        self.obs = torch.zeros(capacity, obs_size, dtype=dtype, device=device)
-        self.next_obs = torch.zeros(capacity, obs_size, dtype=dtype, device=device)
-        self.action = torch.zeros(capacity, dtype=torch.int64, device=device)
-        self.reward = torch.zeros(capacity, dtype=dtype, device=device)
-        self.terminated = torch.zeros(capacity, dtype=dtype, device=device)
-        self.pos = 0
-        self.size = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        """The stored transitions (the filled rows, copied to the CPU: saving a view would write its whole storage)
-        and the write position."""
-        fields = ("obs", "next_obs", "action", "reward", "terminated")
-        return {"pos": self.pos, "size": self.size} | {f: getattr(self, f)[: self.size].to("cpu", copy=True) for f in fields}
-
-    def load_state_dict(self, saved: dict[str, Any]) -> None:
-        """Refill from :meth:`state_dict` (of a buffer with the same capacity and observation width)."""
-        size = int(saved["size"])
-        if size > self.capacity or saved["obs"].shape[1:] != self.obs.shape[1:]:
-            raise ConfigError(
-                f"replay buffer of {size} transitions of width {tuple(saved['obs'].shape[1:])} does not fit "
-                f"capacity {self.capacity}, width {tuple(self.obs.shape[1:])}"
-            )
-        for f in ("obs", "next_obs", "action", "reward", "terminated"):
-            getattr(self, f)[:size] = saved[f].to(self.obs.device)
-        self.pos, self.size = int(saved["pos"]), size
+        fields = {
+            "obs": ((obs_size,), dtype),
+            "next_obs": ((obs_size,), dtype),
+            "action": ((), torch.int64),
+            "reward": ((), dtype),
+            "terminated": ((), dtype),
+        }
+        super().__init__(capacity, fields, device, "replay buffer")
 
     def add(self, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor, terminated: Tensor) -> None:
         """Append ``N`` transitions (wrapping around; host-side index arithmetic only)."""
-        n = obs.shape[0]
-        if n > self.capacity:  # keep the newest
-            obs, action, reward, next_obs, terminated = (x[-self.capacity :] for x in (obs, action, reward, next_obs, terminated))
-            n = self.capacity
-        idx = (self.pos + torch.arange(n, device=self.obs.device)) % self.capacity
-        self.obs[idx] = obs.to(self.obs.dtype)
-        self.next_obs[idx] = next_obs.to(self.obs.dtype)
-        self.action[idx] = action
-        self.reward[idx] = reward.to(self.reward.dtype)
-        self.terminated[idx] = terminated.to(self.terminated.dtype)
-        self.pos = (self.pos + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
+        self.append({"obs": obs, "next_obs": next_obs, "action": action, "reward": reward, "terminated": terminated})
 
     def sample(self, batch_size: int, generator: torch.Generator) -> ReplayBatch:
         """Uniform sample with replacement."""
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.obs.device)
+        idx = self.sample_index(batch_size, generator)
         return ReplayBatch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx])
 
 

@@ -21,12 +21,13 @@ checkpoints are those of :class:`~finrl_lite.agents.native.ddqn.DoubleDQN`.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from finrl_lite.agents.native.ddqn import DoubleDQN
+from finrl_lite.agents.native.ring import TransitionRing
 from finrl_lite.envs.base import TorchVecEnv
 from finrl_lite.errors import ConfigError
 
@@ -53,7 +54,7 @@ class FullInformationBatch(NamedTuple):
     terminated: Tensor
 
 
-class FullInformationBuffer:
+class FullInformationBuffer(TransitionRing):
     """Ring buffer of full-information transitions on a torch device.
 
     Args:
@@ -65,56 +66,25 @@ class FullInformationBuffer:
             takes about half the memory and a batch holds empty ``[N, 0]`` tensors in their place.
     """
 
+    obs: Tensor
+    rewards: Tensor
+
     def __init__(self, capacity: int, obs_size: int, num_actions: int, device: torch.device, with_next: bool = True) -> None:
-        self.capacity = capacity
-        self.fields = _FIELDS if with_next else ("obs", "rewards", "terminated")
-        width = {"obs": obs_size, "next_obs": obs_size, "rewards": num_actions, "next_values": num_actions}
-        for name in _FIELDS:
-            shape = (capacity, width[name]) if name in width else (capacity,)
-            setattr(self, name, torch.zeros(shape if name in self.fields else (capacity, 0), device=device))
-        self.pos = 0
-        self.size = 0
+        width = {"obs": (obs_size,), "next_obs": (obs_size,), "rewards": (num_actions,), "next_values": (num_actions,)}
+        kept = _FIELDS if with_next else ("obs", "rewards", "terminated")
+        super().__init__(
+            capacity, {name: (width.get(name, ()), torch.float32) for name in kept}, device, "full-information replay"
+        )
 
     def add(self, batch: FullInformationBatch) -> None:
         """Append ``N`` transitions (wrapping around; the newest kept when ``N`` exceeds the capacity)."""
-        rows = {name: value[-self.capacity :] for name, value in zip(_FIELDS, batch, strict=True)}
-        n = rows["obs"].shape[0]
-        idx = (self.pos + torch.arange(n, device=self.obs.device)) % self.capacity
-        for name in self.fields:
-            getattr(self, name)[idx] = rows[name].to(self.obs.device, torch.float32)
-        self.pos = (self.pos + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
+        self.append(batch._asdict())
 
     def sample(self, batch_size: int, generator: torch.Generator) -> FullInformationBatch:
-        """Uniform sample with replacement."""
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.obs.device)
-        return FullInformationBatch(*(getattr(self, name)[idx] for name in _FIELDS))
-
-    def state_dict(self) -> dict[str, Any]:
-        """The stored transitions (the filled rows, copied to the CPU: saving a view would write its whole storage)
-        and the write position."""
-        return {"pos": self.pos, "size": self.size} | {
-            name: getattr(self, name)[: self.size].to("cpu", copy=True) for name in self.fields
-        }
-
-    def load_state_dict(self, saved: dict[str, Any]) -> None:
-        """Refill from :meth:`state_dict` (of a buffer of the same capacity and shapes)."""
-        size = int(saved["size"])
-        if (
-            size > self.capacity
-            or set(self.fields) - set(saved)
-            or saved["rewards"].shape[1:] != self.rewards.shape[1:]
-            or saved["obs"].shape[1:] != self.obs.shape[1:]
-        ):
-            raise ConfigError(
-                f"full-information replay of {size} transitions, observations {tuple(saved['obs'].shape[1:])}, "
-                f"{tuple(saved['rewards'].shape[1:])} actions and fields {sorted(set(saved) & set(_FIELDS))} does not fit "
-                f"capacity {self.capacity}, observations {tuple(self.obs.shape[1:])}, {tuple(self.rewards.shape[1:])} "
-                f"actions and fields {sorted(self.fields)}"
-            )
-        for name in self.fields:
-            getattr(self, name)[:size] = saved[name].to(self.obs.device)
-        self.pos, self.size = int(saved["pos"]), size
+        """Uniform sample with replacement (absent fields as empty ``[N, 0]`` tensors)."""
+        idx = self.sample_index(batch_size, generator)
+        empty = torch.zeros(batch_size, 0, device=self.device)
+        return FullInformationBatch(*(getattr(self, name)[idx] if name in self.fields else empty for name in _FIELDS))
 
 
 def full_information_targets(

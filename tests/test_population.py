@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import signal
 import socket
@@ -39,6 +40,7 @@ from finrl_lite.train.population import (
     run_population,
     run_trial,
 )
+from finrl_lite.train.run_lock import RunLock
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -377,6 +379,15 @@ def test_a_directory_that_is_not_a_population_run_is_neither_resumed_nor_overwri
     with pytest.raises(ConfigError, match="holds another run"):
         run_population(tiny_config(), tmp_path)
     assert (tmp_path / "config.yaml").read_text() == "train: {total_timesteps: 10}\n"  # left as it was
+
+
+def test_a_directory_another_process_holds_is_refused_before_writing(tmp_path: Path) -> None:
+    import ray
+
+    run = tmp_path / "run"
+    with RunLock(run), pytest.raises(ConfigError, match=rf"run is in use by process {os.getpid()}"):
+        run_population(tiny_config(), run)
+    assert list(run.iterdir()) == [] and not ray.is_initialized()  # nothing written, no Ray started
 
 
 def test_cli_reports_an_unreachable_address(tmp_path: Path) -> None:

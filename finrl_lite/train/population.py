@@ -322,8 +322,8 @@ def run_population(
         per metric, a mean / CI record as :func:`~finrl_lite.train.pipeline.aggregate_metrics` gives (n = 1).
 
     Raises:
-        ConfigError: Bad config, a directory that is (or, with ``resume``, is not) a population run, an unreachable
-            ``address``, a per-trial resource request no node can hold.
+        ConfigError: Bad config, a directory that is (or, with ``resume``, is not) a population run or that another
+            process holds, an unreachable ``address``, a per-trial resource request no node can hold.
         PopulationInterrupted: The population stopped before every trial finished (continue with ``resume``).
     """
     out = Path(out_dir)
@@ -351,30 +351,31 @@ def run_population(
     pt.check_address(address)
     market = prepare_data(cfg, use_cache=use_cache).market
     _check_trial(cfg, market)
-    if not resume:
-        out.mkdir(parents=True, exist_ok=True)
-        name = f"{out.resolve().name}_{dt.datetime.now():%Y%m%d-%H%M%S}"
-        state = {"experiment": f"{_storage_path(population, out).rstrip('/')}/{name}", "state": "running"}
-        atomic_write_text(out / "config.yaml", dump_config(cfg))
-        atomic_write_json(out / "run.json", {**data_identity(market), "versions": library_versions()})
-        atomic_write_json(out / STATE_FILE, state)
-    setup = TrialSetup(cfg, market)
-    experiment = state["experiment"]
-    with pt.ray_session(address, population) as embedded:
-        pt.check_trial_resources(population.resources_per_trial, 0.0 if embedded else population.wait_for_resources_s)
-        if resume:
-            tuner = pt.restore_tuner(setup, experiment)
-            merge_exploit_log(experiment, out / EXPLOIT_LOG)  # before Ray starts the experiment's copy afresh
-        else:
-            storage, name = experiment.rsplit("/", 1)
-            tuner = pt.make_tuner(setup, _tunable(cfg), storage, name)
-        token = pt.DRIVER_SINK.set(pt.DriverSink(out / HISTORY_FILE, hook))
-        try:
-            results = tuner.fit()
-        finally:
-            pt.DRIVER_SINK.reset(token)
-    finals = _final_checkpoints(results, cfg)
-    return _finish(cfg, market, out, state, finals)
+    with RunLock(out):  # taken before the first write: no other process trains or back-tests this directory
+        if not resume:
+            out.mkdir(parents=True, exist_ok=True)
+            name = f"{out.resolve().name}_{dt.datetime.now():%Y%m%d-%H%M%S}"
+            state = {"experiment": f"{_storage_path(population, out).rstrip('/')}/{name}", "state": "running"}
+            atomic_write_text(out / "config.yaml", dump_config(cfg))
+            atomic_write_json(out / "run.json", {**data_identity(market), "versions": library_versions()})
+            atomic_write_json(out / STATE_FILE, state)
+        setup = TrialSetup(cfg, market)
+        experiment = state["experiment"]
+        with pt.ray_session(address, population) as embedded:
+            pt.check_trial_resources(population.resources_per_trial, 0.0 if embedded else population.wait_for_resources_s)
+            if resume:
+                tuner = pt.restore_tuner(setup, experiment)
+                merge_exploit_log(experiment, out / EXPLOIT_LOG)  # before Ray starts the experiment's copy afresh
+            else:
+                storage, name = experiment.rsplit("/", 1)
+                tuner = pt.make_tuner(setup, _tunable(cfg), storage, name)
+            token = pt.DRIVER_SINK.set(pt.DriverSink(out / HISTORY_FILE, hook))
+            try:
+                results = tuner.fit()
+            finally:
+                pt.DRIVER_SINK.reset(token)
+        finals = _final_checkpoints(results, cfg)
+        return _finish(cfg, market, out, state, finals)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from finrl_lite.train.ensemble import (
 )
 from finrl_lite.train.environment import env_params
 from finrl_lite.train.metrics import compute_metrics
+from finrl_lite.train.run_lock import RunLock
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -222,6 +223,13 @@ def test_a_bad_candidate_fails_before_any_training(cache_dir: Path, tmp_path: Pa
     with pytest.raises(ConfigError, match=r"ensemble.candidates\[1\] \(big_s0\): .*not_a_param"):
         ensemble_run(_cfg(cache_dir, bad), tmp_path / "run")
     assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
+def test_a_directory_another_process_holds_is_refused_before_writing(cache_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with RunLock(run), pytest.raises(ConfigError, match=rf"run is in use by process {os.getpid()}"):
+        ensemble_run(_cfg(cache_dir), run)
+    assert list(run.iterdir()) == []  # nothing written, the lock released
 
 
 def test_parallel_auto_falls_back_without_ray(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:

@@ -83,15 +83,9 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
-class JournalOrder:
-    """One order row."""
+class JournalOrder(OrderIntent):
+    """One order row: the intent as journaled, and what became of it."""
 
-    client_order_id: str
-    bar_time: str
-    ticker: str
-    side: str
-    qty: float
-    ref_price: float
     status: str
     broker_order_id: str | None
     filled_qty: float

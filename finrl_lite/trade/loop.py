@@ -288,7 +288,6 @@ class PaperTrader:
         self.journal.record_decision(key, action.reshape(-1).tolist(), intents, blocked)
 
     def _send(self, row: JournalOrder) -> None:
-        intent = OrderIntent(row.client_order_id, row.bar_time, row.ticker, row.side, row.qty, row.ref_price)
         if self.config.dry_run:
             self.journal.update_order(row.client_order_id, "dry_run", reason="--dry-run: not sent")
             return
@@ -296,7 +295,7 @@ class PaperTrader:
             self.journal.event("resend", f"{row.client_order_id}: the broker never received it; sending it now", row.bar_time)
         for attempt in range(2):
             try:
-                order = self.broker.submit(intent)
+                order = self.broker.submit(row)  # a journaled order is the intent it was journaled from
             except DuplicateClientOrderId:
                 order = self.broker.get_order(row.client_order_id)
                 if order is None:

@@ -82,7 +82,7 @@ def _backward(net: list[nn.Linear], inputs: list[torch.Tensor], grad_out: torch.
     """Set the gradients of ``net``'s layers after the first; return the gradient at the first layer's output."""
     g = grad_out
     for layer, x in zip(reversed(net[1:]), reversed(inputs), strict=True):
-        layer.weight.grad = g.t().mm(x)
+        layer.weight.grad = g.t().mm(x)  # MKL: faster than oneDNN for these narrow layers
         layer.bias.grad = g.sum(0)
         g = linear_input_grad(g, layer.weight)
         if x is not inputs[0]:

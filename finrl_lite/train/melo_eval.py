@@ -31,7 +31,7 @@ from finrl_lite.envs.melo.env import MeloVecEnv
 from finrl_lite.envs.melo.simulator import PeriodStats
 from finrl_lite.errors import ConfigError
 from finrl_lite.melo_config import MeloConfig
-from finrl_lite.train.melo_table import RegimeTable, eval_env_seed, melo_objective
+from finrl_lite.train.melo_table import RegimeTable, eval_env_seed, melo_objective, period_figures
 from finrl_lite.train.metrics import mean_confidence_interval
 
 __all__ = ["ORACLE_NOTE", "evaluate_melo", "frontier_markout", "plot_pareto", "summarize_evaluations"]
@@ -81,20 +81,6 @@ def _dominates(a: dict[str, float], b: dict[str, float]) -> bool:
         and a["markout_bps"] <= b["markout_bps"]
         and (a["fill_rate"] > b["fill_rate"] or a["markout_bps"] < b["markout_bps"])
     )
-
-
-def _figures(t: list[float], horizon: str) -> dict[str, float]:
-    """Share-weighted figures of totals ``[submitted, filled, uninformed fills, 1 s cost, 5 s cost]``."""
-    submitted, filled, uninformed, c1, c5 = t
-    n = max(uninformed, 1.0)
-    return {
-        "fill_rate": filled / max(submitted, 1.0),
-        "markout_bps": (c1 if horizon == "1s" else c5) / n,
-        "markout_1s_bps": c1 / n,
-        "markout_5s_bps": c5 / n,
-        "filled": filled,
-        "submitted": submitted,
-    }
 
 
 def _ci(values: Sequence[float]) -> dict[str, float]:
@@ -170,8 +156,8 @@ def evaluate_melo(
 
     per_day_totals = totals.cpu().tolist()  # [days][policy][5]
     pooled_totals = totals.sum(0).cpu().tolist()
-    pooled = {name: _figures(pooled_totals[i], horizon) for i, name in enumerate(names)}
-    daily = {name: [_figures(per_day_totals[d][i], horizon) for d in range(days)] for i, name in enumerate(names)}
+    pooled = {name: period_figures(pooled_totals[i], horizon) for i, name in enumerate(names)}
+    daily = {name: [period_figures(per_day_totals[d][i], horizon) for d in range(days)] for i, name in enumerate(names)}
     static_names = [f"static {h:g}" for h in grid]
 
     def gap(fig: dict[str, float], day: int | None) -> float | None:

@@ -35,6 +35,7 @@ __all__ = [
     "eval_env_seed",
     "fit_regime_table",
     "melo_objective",
+    "period_figures",
     "table_env",
     "train_env_seed",
 ]
@@ -108,6 +109,20 @@ class RegimeTable:
         return "\n".join(lines)
 
 
+def period_figures(t: list[float], horizon: str) -> dict[str, float]:
+    """Share-weighted figures of totals ``[submitted, filled, uninformed fills, 1 s cost, 5 s cost]``."""
+    submitted, filled, uninformed, c1, c5 = t
+    n = max(uninformed, 1.0)
+    return {
+        "fill_rate": filled / max(submitted, 1.0),
+        "markout_bps": (c1 if horizon == "1s" else c5) / n,
+        "markout_1s_bps": c1 / n,
+        "markout_5s_bps": c5 / n,
+        "filled": filled,
+        "submitted": submitted,
+    }
+
+
 class TableAccumulator:
     """Per-cell sums of every grid h's pooled score, per-cell sums of the env's own reward of every grid h
     (the warm start's targets), and every grid h's pooled totals (float64, on the env's device).
@@ -126,7 +141,7 @@ class TableAccumulator:
         self.score = torch.zeros(cells, G, dtype=torch.float64, device=dev)
         self.reward = torch.zeros(cells, G, dtype=torch.float64, device=dev)
         self.count = torch.zeros(cells, dtype=torch.float64, device=dev)
-        self.totals = torch.zeros(4, G, dtype=torch.float64, device=dev)  # submitted, filled, uninformed, 1 s cost
+        self.totals = torch.zeros(5, G, dtype=torch.float64, device=dev)  # as period_figures takes them
         self.steps = 0
 
     def cells(self, belief: Tensor) -> Tensor:
@@ -145,7 +160,8 @@ class TableAccumulator:
         self.reward.index_add_(0, cell, reward)
         self.count.index_add_(0, cell, torch.ones_like(cell, dtype=torch.float64))
         g = PeriodStats(*(x[:, grid].double() for x in stats))
-        self.totals += torch.stack([g.submitted.sum(0), g.filled.sum(0), g.uninformed_fills.sum(0), g.cost_1s.sum(0)])
+        sums = (g.submitted, g.filled, g.uninformed_fills, g.cost_1s, g.cost_5s)
+        self.totals += torch.stack([x.sum(0) for x in sums])
         self.steps += 1
 
     def mean_rewards(self) -> Tensor:
@@ -164,6 +180,11 @@ class TableAccumulator:
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`."""
+        if tuple(saved["totals"].shape) != tuple(self.totals.shape):
+            raise ConfigError(
+                f"the checkpoint's regime-table sums have shape {tuple(saved['totals'].shape)}, this version's "
+                f"{tuple(self.totals.shape)} (a checkpoint of an older finrl_lite or another holding grid): train anew"
+            )
         for name in ("score", "reward", "count", "totals"):
             getattr(self, name).copy_(saved[name])
         self.steps = int(saved["steps"])
@@ -171,11 +192,9 @@ class TableAccumulator:
     def table(self) -> RegimeTable:
         """The fitted :class:`RegimeTable` (cells never seen keep the best static h of the training days)."""
         cfg, grid = self.cfg, list(self.cfg.env.holding_grid_ms)
-        submitted, filled, uninformed, cost = self.totals.cpu().tolist()
-        static = {
-            f"{h:g}": {"fill_rate": filled[i] / max(submitted[i], 1.0), "markout_bps": cost[i] / max(uninformed[i], 1.0)}
-            for i, h in enumerate(grid)
-        }
+        totals = self.totals.cpu().T.tolist()  # per holding period
+        figures = [period_figures(t, cfg.env.reward_markout) for t in totals]
+        static = {f"{h:g}": {k: figures[i][k] for k in ("fill_rate", "markout_bps")} for i, h in enumerate(grid)}
         best_static = max(grid, key=lambda h: melo_objective(cfg, **static[f"{h:g}"]))
         best = self.score.argmax(1).cpu().tolist()
         count = self.count.cpu().tolist()

@@ -159,3 +159,11 @@ def test_a_static_policy_sits_on_the_frontier_and_the_table_is_replayed() -> Non
         result["spread"]["agent"]["fill_rate"]["mean"]
     )
     assert summary["over_seed_days"]["agent"]["fill_rate"]["n"] == 6 and summary["met_for_every_run"] is False
+
+
+def test_the_tables_statics_use_the_configured_markout_horizon() -> None:
+    """The training days' statics (and so the best static) are figured at ``env.reward_markout``, as evaluation is."""
+    one, five = (fit_regime_table(_cfg(env__reward_markout=h), train_env_seed(1), 1) for h in ("1s", "5s"))
+    for h in one.static:
+        assert five.static[h]["fill_rate"] == one.static[h]["fill_rate"]  # the same days
+        assert five.static[h]["markout_bps"] != one.static[h]["markout_bps"]

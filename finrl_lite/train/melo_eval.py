@@ -201,6 +201,8 @@ def evaluate_melo(
         "days_a_static_dominates": sum(1 for d in dominating if d),
         "fill_rate_gain_vs_legacy": fill_gain,
         "markout_cost_reduction_vs_legacy": markout_cut,
+        "fill_rate_gain_target": ev.target_fill_gain,
+        "markout_cost_reduction_target": ev.target_markout_cut,
         "meets_legacy_target": fill_gain >= ev.target_fill_gain and markout_cut >= ev.target_markout_cut,
     }
     best_static: dict[str, Any] = {"evaluation_days": float(best_key)}

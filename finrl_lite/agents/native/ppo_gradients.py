@@ -124,10 +124,9 @@ def ppo_gradients(policy: ActorCritic, batch: Minibatch, cfg: PPOConfig) -> torc
     if cfg.clip_vloss:
         change = value - batch.values
         clipped_error = batch.values + change.clamp(-eps, eps) - batch.returns
-        value_loss = 0.5 * torch.maximum(error.square(), clipped_error.square()).mean()
-        d_value = torch.where(
-            error.square() >= clipped_error.square(), error, torch.where(change.abs() <= eps, clipped_error, 0.0)
-        )
+        squared, clipped_squared = error.square(), clipped_error.square()
+        value_loss = 0.5 * torch.maximum(squared, clipped_squared).mean()
+        d_value = torch.where(squared >= clipped_squared, error, torch.where(change.abs() <= eps, clipped_error, 0.0))
     else:
         value_loss = 0.5 * error.square().mean()
         d_value = error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -36,7 +35,7 @@ def data_prepare(
     """Prepare the data a config describes and write it to OUT (market_data.parquet, summary.json)."""
     from finrl_lite.config import dump_config, load_config
     from finrl_lite.data_processors.processor import prepare_data
-    from finrl_lite.io import atomic_write_text
+    from finrl_lite.io import atomic_write_json, atomic_write_text
 
     with user_errors():
         cfg = load_config(config, set_ or [])
@@ -52,7 +51,7 @@ def data_prepare(
             "cache_hit": prepared.cache_hit,
             "fingerprint": market.fingerprint(),
         }
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
+        atomic_write_json(out / "summary.json", summary)
         atomic_write_text(out / "config.yaml", dump_config(cfg))
 
     table = Table(title=f"{cfg.data.source} data", show_header=False)

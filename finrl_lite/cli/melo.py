@@ -95,7 +95,7 @@ def melo_train(
     """
     from finrl_lite.config import dump_config, load_config
     from finrl_lite.errors import ConfigError
-    from finrl_lite.io import atomic_write_text
+    from finrl_lite.io import atomic_write_json, atomic_write_text
     from finrl_lite.melo_config import MeloConfig
 
     with user_errors():
@@ -131,9 +131,9 @@ def melo_train(
                 raise typer.Exit(code=INTERRUPTED) from None
         agent, history, table = result
         agent.save(out / "model.pt")
-        atomic_write_text(out / "train_history.json", json.dumps(history, indent=1))
+        atomic_write_json(out / "train_history.json", history)
         if table is not None:
-            atomic_write_text(out / "regime_table.json", json.dumps(table.to_dict(), indent=1))
+            atomic_write_json(out / "regime_table.json", table.to_dict())
         import shutil
 
         shutil.rmtree(out / "checkpoint", ignore_errors=True)
@@ -183,7 +183,7 @@ def _load_run(run_dir: Path) -> tuple[Any, Any, Any]:
     """(melo config, agent, regime table) of a run folder; the table is fitted on its training days if missing."""
     from finrl_lite.config import load_config
     from finrl_lite.errors import ConfigError
-    from finrl_lite.io import atomic_write_text
+    from finrl_lite.io import atomic_write_json
     from finrl_lite.melo_config import MeloConfig
     from finrl_lite.train.melo import load_melo_agent, regime_table_of
     from finrl_lite.train.melo_table import RegimeTable
@@ -208,7 +208,7 @@ def _load_run(run_dir: Path) -> tuple[Any, Any, Any]:
     else:
         console.print(f"{run_dir}: fitting the regime table on its {melo.train.days} training days (once)", soft_wrap=True)
         table = regime_table_of(melo)
-        atomic_write_text(table_path, json.dumps(table.to_dict(), indent=1))
+        atomic_write_json(table_path, table.to_dict())
     return melo, agent, table
 
 
@@ -299,7 +299,7 @@ def melo_evaluate(
     Writes RUN_DIR/melo_eval.json and RUN_DIR/melo_pareto.png for every run; with several runs, prints the mean and
     95% CI over them (one run per training seed).
     """
-    from finrl_lite.io import atomic_write_text
+    from finrl_lite.io import atomic_write_json
 
     with user_errors():
         _set_threads(threads)
@@ -310,7 +310,7 @@ def melo_evaluate(
             melo, agent, table = _load_run(run_dir)
             with console.status(f"evaluating {run_dir} on fresh simulated days"):
                 result = evaluate_melo(agent, melo, days=days, seed=seed, table=table)
-            atomic_write_text(run_dir / "melo_eval.json", json.dumps(result, indent=1))
+            atomic_write_json(run_dir / "melo_eval.json", result)
             png = plot_pareto(result, run_dir / "melo_pareto.png")
             title = (
                 f"{run_dir}: {result['days']} days, evaluation seed {result['seed']}, training seed {melo.train.seed} "
@@ -331,5 +331,5 @@ def melo_evaluate(
             console.print(over)
             console.print(f"targets met for every run: {summary['met_for_every_run']}", soft_wrap=True)
             if summary_path is not None:
-                atomic_write_text(summary_path, json.dumps(summary, indent=1))
+                atomic_write_json(summary_path, summary)
                 console.print(f"wrote {summary_path}", soft_wrap=True)

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from finrl_lite.agents.backends import BACKENDS
 from finrl_lite.agents.base import Agent, TrainProgress
@@ -405,10 +404,10 @@ def _check_same_config(out: Path, cfg: AppConfig) -> None:
     if not path.is_file():
         return
     try:
-        stored = yaml.safe_load(dump_config(load_config(path)))  # through the model: defaults of newer fields filled in
+        stored = load_config(path).model_dump(mode="json")  # through the model: defaults of newer fields filled in
     except ConfigError as exc:
         raise ConfigError(f"{exc}\n(this run directory's config; use another --out)") from None
-    differences = _config_differences(stored, yaml.safe_load(dump_config(cfg)))
+    differences = _config_differences(stored, cfg.model_dump(mode="json"))
     if differences:
         shown = "; ".join(differences[:5]) + (f" and {len(differences) - 5} more" if len(differences) > 5 else "")
         raise ConfigError(

@@ -63,6 +63,13 @@ def configure_logging(verbose: int) -> None:
             library.addHandler(logging.NullHandler())  # else Python's last-resort handler would print its warnings
 
 
+def raise_log_level_to_info() -> None:
+    """Make the ``finrl_lite`` logger's INFO records (a run's log file holds them; the console keeps the level ``-v``
+    chose on its own handler)."""
+    package = logging.getLogger("finrl_lite")
+    package.setLevel(min(package.level or logging.INFO, logging.INFO))
+
+
 @contextlib.contextmanager
 def log_file(path: Path) -> Iterator[None]:
     """While the block runs, the ``finrl_lite`` log from INFO up also goes to ``path`` (the console keeps the level
@@ -73,7 +80,7 @@ def log_file(path: Path) -> Iterator[None]:
     handler.setLevel(logging.INFO)
     package = logging.getLogger("finrl_lite")
     package.addHandler(handler)
-    package.setLevel(min(package.level or logging.INFO, logging.INFO))
+    raise_log_level_to_info()
     try:
         yield
     finally:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, log_file, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, raise_log_level_to_info, user_errors
 from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 
 __all__ = ["ensemble"]
@@ -56,16 +56,16 @@ def ensemble(
             TextColumn("{task.fields[last]}"),
             TimeElapsedColumn(),
         )
-        with log_file(run_dir / "ensemble.log"):
-            with Progress(*columns, console=console, transient=False) as progress:
-                task: list[Any] = []
+        raise_log_level_to_info()  # the run's log file (written by the library) holds the INFO log
+        with Progress(*columns, console=console, transient=False) as progress:
+            task: list[Any] = []
 
-                def hook(done: int, total: int, label: str) -> None:
-                    if not task:
-                        task.append(progress.add_task("ensemble", total=total, last=""))
-                    progress.update(task[0], completed=done, last=label)
+            def hook(done: int, total: int, label: str) -> None:
+                if not task:
+                    task.append(progress.add_task("ensemble", total=total, last=""))
+                progress.update(task[0], completed=done, last=label)
 
-                result = ensemble_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
+            result = ensemble_run(cfg, run_dir, hook=hook, use_cache=not no_cache)
     console.print(_picks_table(result.picks, result.members, cfg.ensemble.metric))
     split = cfg.ensemble.split
     console.print(metrics_table(f"{split}: out of sample, {len(result.windows)} windows chained", result.metrics[split]))

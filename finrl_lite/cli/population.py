@@ -12,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, log_file, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, raise_log_level_to_info, user_errors
 from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 from finrl_lite.errors import ConfigError
 
@@ -73,13 +73,13 @@ def pbt(
         # Tune's result logger warns whenever a trial restarted by PBT has no result file yet; the leaderboard
         # does not read those files.
         logging.getLogger("ray.tune.logger").setLevel(logging.ERROR)
-        with log_file(run_dir / "pbt.log"):
-            with Live(_progress_table(None, run_dir), console=console, refresh_per_second=4) as live:
+        raise_log_level_to_info()  # the run's log file (written by the library) holds the INFO log
+        with Live(_progress_table(None, run_dir), console=console, refresh_per_second=4) as live:
 
-                def show(progress: Any) -> None:
-                    live.update(_progress_table(progress, run_dir))
+            def show(progress: Any) -> None:
+                live.update(_progress_table(progress, run_dir))
 
-                metrics = run_population(cfg, run_dir, address=address, resume=resume, hook=show, use_cache=not no_cache)
+            metrics = run_population(cfg, run_dir, address=address, resume=resume, hook=show, use_cache=not no_cache)
     for split, split_metrics in metrics.items():
         console.print(metrics_table(f"{split}: the population's top agents, their ensemble and the baselines", split_metrics))
     console.print(metrics_legend(False), style="dim")

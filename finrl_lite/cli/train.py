@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, user_errors
+from finrl_lite.cli.app import ConfigOption, NoCacheOption, SetOption, console, raise_log_level_to_info, user_errors
 from finrl_lite.cli.metrics_table import metrics_legend, metrics_table
 from finrl_lite.errors import ConfigError
 
@@ -43,8 +42,7 @@ def train(
                 except ValueError as exc:
                     raise ConfigError(f"--seeds '{seeds}': expected comma-separated integers") from exc
             run_dir = out or Path("runs") / (config.stem if config else "default")
-        root = logging.getLogger("finrl_lite")  # the run's train.log (written by the pipeline) holds the INFO log
-        root.setLevel(min(root.level or logging.INFO, logging.INFO))
+        raise_log_level_to_info()  # the run's train.log (written by the pipeline) holds the INFO log
         columns = (
             TextColumn("[bold]seed {task.fields[seed]}"),
             BarColumn(),

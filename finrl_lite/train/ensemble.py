@@ -78,6 +78,7 @@ from finrl_lite.train.pipeline import (
     write_backtest,
 )
 from finrl_lite.train.run_lock import RunLock
+from finrl_lite.train.run_log import run_log
 
 __all__ = [
     "EnsembleHook",
@@ -438,53 +439,57 @@ def ensemble_run(cfg: AppConfig, out_dir: str | Path, hook: EnsembleHook | None 
     """
     ens = _ensemble_section(cfg)
     out = Path(out_dir)
-    market = prepare_data(cfg, use_cache=use_cache).market
-    windows = plan_windows(market, cfg)
-    _check_candidates(cfg, market, windows[0])
-    with RunLock(out):  # no other process trains or back-tests this directory meanwhile
-        out.mkdir(parents=True, exist_ok=True)
-        (out / _RECORD).unlink(missing_ok=True)  # an earlier run's record must not describe this one
-        atomic_write_text(out / "config.yaml", dump_config(cfg))
-        atomic_write_json(out / "run.json", {"kind": "ensemble", **data_identity(market), "versions": library_versions()})
-        jobs = member_jobs(cfg, windows, out)
-        logger.info(
-            "ensemble: %d windows x %d members, parallel=%s", len(windows), len(jobs) // len(windows), _parallel_mode(ens)
-        )
-        validation = _run_jobs(jobs, market, cfg, hook)
-        scores = [float(v[ens.metric]) for v in validation]
-        policies = _policies(cfg, windows, jobs, scores)
-        for window, policy in zip(windows, policies, strict=True):
-            save_ensemble(policy, out / "windows" / window.name)
-        save_ensemble(policies[-1], out / "model")
+    with run_log(out, "ensemble.log") as start_log:
+        market = prepare_data(cfg, use_cache=use_cache).market
+        windows = plan_windows(market, cfg)
+        _check_candidates(cfg, market, windows[0])
+        with RunLock(out):  # no other process trains or back-tests this directory meanwhile
+            start_log()
+            out.mkdir(parents=True, exist_ok=True)
+            (out / _RECORD).unlink(missing_ok=True)  # an earlier run's record must not describe this one
+            atomic_write_text(out / "config.yaml", dump_config(cfg))
+            atomic_write_json(out / "run.json", {"kind": "ensemble", **data_identity(market), "versions": library_versions()})
+            jobs = member_jobs(cfg, windows, out)
+            logger.info(
+                "ensemble: %d windows x %d members, parallel=%s", len(windows), len(jobs) // len(windows), _parallel_mode(ens)
+            )
+            validation = _run_jobs(jobs, market, cfg, hook)
+            scores = [float(v[ens.metric]) for v in validation]
+            policies = _policies(cfg, windows, jobs, scores)
+            for window, policy in zip(windows, policies, strict=True):
+                save_ensemble(policy, out / "windows" / window.name)
+            save_ensemble(policies[-1], out / "model")
 
-        bars, curve = _trade(market, cfg, windows, policies)
-        curves = [curve, *baseline_curves(market, cfg, ens.split)]
-        metrics = aggregate_metrics({0: {ens.split: report_split(curves, bars, out, ens.split)}})
-        atomic_write_json(out / "metrics.json", metrics)
+            bars, curve = _trade(market, cfg, windows, policies)
+            curves = [curve, *baseline_curves(market, cfg, ens.split)]
+            metrics = aggregate_metrics({0: {ens.split: report_split(curves, bars, out, ens.split)}})
+            atomic_write_json(out / "metrics.json", metrics)
 
-        names = [job.name for job in jobs[: len(jobs) // len(windows)]]
-        table = np.asarray(scores).reshape(len(windows), len(names))
-        picked = [p.members[p.best].name for p in policies]
-        picks = _picks_frame(market, windows, names, table, picked)
-        with atomic_path(out / "picks.csv") as tmp:
-            picks.to_csv(tmp, index=False)
-        record = {
-            "split": ens.split,
-            "metric": ens.metric,
-            "policy": ens.policy,
-            "members": names,
-            "windows": [
-                {
-                    **asdict(w),
-                    "dates": {part: [_date(market, b) for b in getattr(w, part)] for part in ("train", "validation", "trade")},
-                    "validation_metrics": {job.name: v for job, v in zip(jobs, validation, strict=True) if job.window == w},
-                    "picked": pick,
-                }
-                for w, pick in zip(windows, picked, strict=True)
-            ],
-        }
-        atomic_write_json(out / _RECORD, record)  # written last: its presence marks a finished ensemble run
-        return EnsembleResult(metrics, picks, curves, windows, names)
+            names = [job.name for job in jobs[: len(jobs) // len(windows)]]
+            table = np.asarray(scores).reshape(len(windows), len(names))
+            picked = [p.members[p.best].name for p in policies]
+            picks = _picks_frame(market, windows, names, table, picked)
+            with atomic_path(out / "picks.csv") as tmp:
+                picks.to_csv(tmp, index=False)
+            record = {
+                "split": ens.split,
+                "metric": ens.metric,
+                "policy": ens.policy,
+                "members": names,
+                "windows": [
+                    {
+                        **asdict(w),
+                        "dates": {
+                            part: [_date(market, b) for b in getattr(w, part)] for part in ("train", "validation", "trade")
+                        },
+                        "validation_metrics": {job.name: v for job, v in zip(jobs, validation, strict=True) if job.window == w},
+                        "picked": pick,
+                    }
+                    for w, pick in zip(windows, picked, strict=True)
+                ],
+            }
+            atomic_write_json(out / _RECORD, record)  # written last: its presence marks a finished ensemble run
+            return EnsembleResult(metrics, picks, curves, windows, names)
 
 
 def is_ensemble_run(run_dir: str | Path) -> bool:

@@ -30,7 +30,7 @@ import logging
 import logging.handlers
 import platform
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from finrl_lite.train.environment import make_env
 from finrl_lite.train.metrics import METRIC_NAMES, mean_confidence_interval
 from finrl_lite.train.report import plot_curves, write_curves_csv
 from finrl_lite.train.run_lock import RunLock
+from finrl_lite.train.run_log import run_log
 
 __all__ = [
     "ProgressHook",
@@ -364,33 +365,6 @@ def check_run(cfg: AppConfig, use_cache: bool = True) -> MarketData:
     return market
 
 
-@contextlib.contextmanager
-def _run_log(directory: Path) -> Iterator[Callable[[], None]]:
-    """Collect the ``finrl_lite`` log of a run; the yielded function starts writing it (and what came before) to
-    ``directory/train.log``, once the run directory is locked. Records below the logger's level are never made:
-    the CLI sets it to INFO."""
-    root = logging.getLogger("finrl_lite")
-    buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1, flushOnClose=False)
-    root.addHandler(buffer)
-    handlers: list[logging.Handler] = [buffer]
-
-    def start() -> None:
-        file = logging.FileHandler(directory / _LOG_FILE)
-        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        buffer.setTarget(file)
-        buffer.flush()
-        root.removeHandler(buffer)
-        root.addHandler(file)
-        handlers.append(file)
-
-    try:
-        yield start
-    finally:
-        for handler in handlers:
-            root.removeHandler(handler)
-            handler.close()
-
-
 def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         keys = sorted(set(old) | set(new))
@@ -428,7 +402,7 @@ def train_run(cfg: AppConfig, out_dir: str | Path, hook: ProgressHook | None = N
         ConfigError: a check failed, the directory is in use, or it holds a run of another config.
     """
     out = Path(out_dir)
-    with _run_log(out) as start_log:
+    with run_log(out, _LOG_FILE) as start_log:
         market = check_run(cfg, use_cache)
         with RunLock(out):
             _check_same_config(out, cfg)

@@ -66,6 +66,7 @@ from finrl_lite.train.pipeline import (
     write_checkpoint,
 )
 from finrl_lite.train.run_lock import RunLock
+from finrl_lite.train.run_log import run_log
 
 __all__ = [
     "PopulationInterrupted",
@@ -327,55 +328,57 @@ def run_population(
         PopulationInterrupted: The population stopped before every trial finished (continue with ``resume``).
     """
     out = Path(out_dir)
-    if resume:
-        stored = load_population_config(out)
-        if cfg is not None and dump_config(cfg) != dump_config(stored):
-            raise ConfigError(
-                f"{out}: --resume continues the population with its stored config ({out / 'config.yaml'}), "
-                "and the given --config/--set differ from it; drop them or start a new --out"
-            )
-        cfg = stored
-        state = json.loads((out / STATE_FILE).read_text())
-    else:
-        if cfg is None:
-            raise ConfigError("a new population needs a config")
-        if is_population_run(out):
-            raise ConfigError(f"{out} already holds a population run; add --resume to continue it, or choose a new --out")
-        if (out / "config.yaml").exists():
-            raise ConfigError(f"{out} holds another run (its config.yaml would be replaced); choose a new --out")
-        state = {}
-    population = _population(cfg)
-    require("ray.tune", "population", "finrl-lite pbt (Ray Tune)")
-    from finrl_lite.train import population_tune as pt
+    with run_log(out, "pbt.log") as start_log:
+        if resume:
+            stored = load_population_config(out)
+            if cfg is not None and dump_config(cfg) != dump_config(stored):
+                raise ConfigError(
+                    f"{out}: --resume continues the population with its stored config ({out / 'config.yaml'}), "
+                    "and the given --config/--set differ from it; drop them or start a new --out"
+                )
+            cfg = stored
+            state = json.loads((out / STATE_FILE).read_text())
+        else:
+            if cfg is None:
+                raise ConfigError("a new population needs a config")
+            if is_population_run(out):
+                raise ConfigError(f"{out} already holds a population run; add --resume to continue it, or choose a new --out")
+            if (out / "config.yaml").exists():
+                raise ConfigError(f"{out} holds another run (its config.yaml would be replaced); choose a new --out")
+            state = {}
+        population = _population(cfg)
+        require("ray.tune", "population", "finrl-lite pbt (Ray Tune)")
+        from finrl_lite.train import population_tune as pt
 
-    pt.check_address(address)
-    market = prepare_data(cfg, use_cache=use_cache).market
-    _check_trial(cfg, market)
-    with RunLock(out):  # taken before the first write: no other process trains or back-tests this directory
-        if not resume:
-            out.mkdir(parents=True, exist_ok=True)
-            name = f"{out.resolve().name}_{dt.datetime.now():%Y%m%d-%H%M%S}"
-            state = {"experiment": f"{_storage_path(population, out).rstrip('/')}/{name}", "state": "running"}
-            atomic_write_text(out / "config.yaml", dump_config(cfg))
-            atomic_write_json(out / "run.json", {**data_identity(market), "versions": library_versions()})
-            atomic_write_json(out / STATE_FILE, state)
-        setup = TrialSetup(cfg, market)
-        experiment = state["experiment"]
-        with pt.ray_session(address, population) as embedded:
-            pt.check_trial_resources(population.resources_per_trial, 0.0 if embedded else population.wait_for_resources_s)
-            if resume:
-                tuner = pt.restore_tuner(setup, experiment)
-                merge_exploit_log(experiment, out / EXPLOIT_LOG)  # before Ray starts the experiment's copy afresh
-            else:
-                storage, name = experiment.rsplit("/", 1)
-                tuner = pt.make_tuner(setup, _tunable(cfg), storage, name)
-            token = pt.DRIVER_SINK.set(pt.DriverSink(out / HISTORY_FILE, hook))
-            try:
-                results = tuner.fit()
-            finally:
-                pt.DRIVER_SINK.reset(token)
-        finals = _final_checkpoints(results, cfg)
-        return _finish(cfg, market, out, state, finals)
+        pt.check_address(address)
+        market = prepare_data(cfg, use_cache=use_cache).market
+        _check_trial(cfg, market)
+        with RunLock(out):  # taken before the first write: no other process trains or back-tests this directory
+            start_log()
+            if not resume:
+                out.mkdir(parents=True, exist_ok=True)
+                name = f"{out.resolve().name}_{dt.datetime.now():%Y%m%d-%H%M%S}"
+                state = {"experiment": f"{_storage_path(population, out).rstrip('/')}/{name}", "state": "running"}
+                atomic_write_text(out / "config.yaml", dump_config(cfg))
+                atomic_write_json(out / "run.json", {**data_identity(market), "versions": library_versions()})
+                atomic_write_json(out / STATE_FILE, state)
+            setup = TrialSetup(cfg, market)
+            experiment = state["experiment"]
+            with pt.ray_session(address, population) as embedded:
+                pt.check_trial_resources(population.resources_per_trial, 0.0 if embedded else population.wait_for_resources_s)
+                if resume:
+                    tuner = pt.restore_tuner(setup, experiment)
+                    merge_exploit_log(experiment, out / EXPLOIT_LOG)  # before Ray starts the experiment's copy afresh
+                else:
+                    storage, name = experiment.rsplit("/", 1)
+                    tuner = pt.make_tuner(setup, _tunable(cfg), storage, name)
+                token = pt.DRIVER_SINK.set(pt.DriverSink(out / HISTORY_FILE, hook))
+                try:
+                    results = tuner.fit()
+                finally:
+                    pt.DRIVER_SINK.reset(token)
+            finals = _final_checkpoints(results, cfg)
+            return _finish(cfg, market, out, state, finals)
 
 
 @dataclass(frozen=True)

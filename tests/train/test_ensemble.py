@@ -230,6 +230,11 @@ def test_a_directory_another_process_holds_is_refused_before_writing(cache_dir: 
     with RunLock(run), pytest.raises(ConfigError, match=rf"run is in use by process {os.getpid()}"):
         ensemble_run(_cfg(cache_dir), run)
     assert list(run.iterdir()) == []  # nothing written, the lock released
+    sets = [arg for s in [*TINY, f"data.cache.dir={cache_dir}"] for arg in ("--set", s)]
+    with RunLock(run):
+        result = runner.invoke(app, ["ensemble", "--config", str(REPO / "configs" / "ensemble.yaml"), "--out", str(run), *sets])
+        assert result.exit_code == 2 and "is in use by process" in " ".join(result.output.split())
+        assert list(run.iterdir()) == [run / ".lock"]  # the refused command wrote no log into the held run
 
 
 def test_parallel_auto_falls_back_without_ray(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:

@@ -99,12 +99,16 @@ class DDQNConfig:
     """Seed of the network initialisation, exploration and replay sampling."""
 
 
+def _linear(start: float, end: float, step: float, span: float) -> float:
+    """``start`` moving linearly to ``end`` over ``span`` steps, then ``end``."""
+    return start + min(1.0, step / span) * (end - start)
+
+
 def linear_epsilon(step: int, cfg: DDQNConfig, horizon: int | None = None) -> float:
     """Epsilon after ``step`` batched env steps: linear from ``eps_start`` to ``eps_end`` over the first
     ``eps_fraction`` of ``horizon`` batched steps (``cfg.total_steps`` when None)."""
     decay = max(1.0, cfg.eps_fraction * (cfg.total_steps if horizon is None else horizon))
-    frac = min(1.0, step / decay)
-    return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
+    return _linear(cfg.eps_start, cfg.eps_end, step, decay)
 
 
 class QNetwork(nn.Module):
@@ -242,8 +246,7 @@ class DoubleDQN:
         cfg = self.cfg
         if cfg.learning_rate_final is None:
             return cfg.learning_rate
-        frac = min(1.0, self.num_steps / max(self.horizon or cfg.total_steps, 1))
-        return cfg.learning_rate + frac * (cfg.learning_rate_final - cfg.learning_rate)
+        return _linear(cfg.learning_rate, cfg.learning_rate_final, self.num_steps, max(self.horizon or cfg.total_steps, 1))
 
     def update(self, batch: ReplayBatch) -> Tensor:
         """One gradient step on a batch; returns the loss (a tensor, no host sync)."""

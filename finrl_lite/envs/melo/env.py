@@ -230,6 +230,11 @@ class MeloVecEnv(BatchedEnv):
         self.observation_size = 2 + 3 * cfg.observe_regime + self.num_symbol_features + cfg.history * NUM_STAT_FEATURES
         self.calibration = calibration
         self.tables = make_tables(self.sim, self.num_envs, self.device, calibration)
+        self._symbol_features = (  # constant: built once, not every step
+            torch.nn.functional.one_hot(self.tables.symbol, self.num_symbol_features).to(self.dtype)
+            if self.num_symbol_features
+            else None
+        )
         self.deltas = torch.tensor(cfg.action_deltas_ms, dtype=self.dtype, device=self.device)
         self.grid = torch.tensor(cfg.holding_grid_ms, dtype=self.dtype, device=self.device)
         self.counterfactual = counterfactual
@@ -341,7 +346,7 @@ class MeloVecEnv(BatchedEnv):
         return per_row * self.num_envs * STEP_WORKING_SETS
 
     def _release(self) -> None:
-        self.tables = self.deltas = self._static_h = None  # type: ignore[assignment]
+        self.tables = self.deltas = self._static_h = self._symbol_features = None  # type: ignore[assignment]
 
     def _reset_state(self, keys: Tensor | None) -> tuple[MeloEnvState, Tensor, dict[str, Tensor]]:
         state = self._fresh_state()
@@ -362,7 +367,7 @@ class MeloVecEnv(BatchedEnv):
         if self.cfg.observe_regime:
             parts.append(state.belief.to(self.dtype))
         if self.num_symbol_features:
-            parts.append(torch.nn.functional.one_hot(self.tables.symbol, self.num_symbol_features).to(self.dtype))
+            parts.append(self._symbol_features)
         parts.append(state.history.flatten(1))
         return torch.cat(parts, dim=1)
 

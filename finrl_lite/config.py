@@ -506,7 +506,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str = "--
             raise ConfigError(f"{origin} '{_shown(item)}': value is not valid YAML{detail}") from None
         node = raw
         for key in keys[:-1]:
-            child = node.setdefault(key, {})
+            if node.get(key) is None:  # absent, or an optional section left empty (`paper: null`)
+                node[key] = {}
+            child = node[key]
             if not isinstance(child, dict):
                 raise ConfigError(f"{origin} '{_shown(item)}': '{key}' is a value, not a section")
             node = child

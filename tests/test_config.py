@@ -72,6 +72,7 @@ def test_bad_yaml_and_bad_override(tmp_path: Path) -> None:
         load_config(None, ["data.source"])
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_overrides({"data": {"source": "csv"}}, ["data.source.x=1"])
+    assert apply_overrides({"paper": None}, ["paper.broker=sim"]) == {"paper": {"broker": "sim"}}  # an empty section
 
 
 def test_dump_round_trips(tmp_path: Path) -> None:

@@ -21,7 +21,5 @@ def load_paper_config(path: str | Path | None, overrides: list[str] | None = Non
         ConfigError: missing or unreadable file, bad YAML, unknown key, wrong type or out-of-range value (named
             ``paper.<field>``).
     """
-    if path is not None and load_config(path).paper is None:  # no section (a run's config says `paper: null`)
-        path = None
-    cfg = load_config(path, [f"paper.{item}" for item in overrides or []])
+    cfg = load_config(path, [f"paper.{item}" for item in overrides or []])  # `paper: null` with overrides: a new section
     return cfg.paper if cfg.paper is not None else PaperConfig()

@@ -20,12 +20,21 @@ from finrl_lite.data_processors.intervals import parse_interval
 from finrl_lite.data_processors.sources.base import check_request, finalize_frame
 from finrl_lite.errors import DataError, require
 
-__all__ = ["AlpacaSource", "KEY_ENV", "SECRET_ENV"]
+__all__ = ["AlpacaSource", "KEY_ENV", "SECRET_ENV", "alpaca_keys"]
 
 logger = logging.getLogger(__name__)
 
 KEY_ENV = "APCA_API_KEY_ID"
 SECRET_ENV = "APCA_API_SECRET_KEY"
+
+
+def alpaca_keys() -> tuple[str, str, list[str]]:
+    """The Alpaca key and secret from the environment (stripped; keys are never read from files) and the names of
+    the variables not set."""
+    key, secret = os.environ.get(KEY_ENV, "").strip(), os.environ.get(SECRET_ENV, "").strip()
+    return key, secret, [name for name, value in ((KEY_ENV, key), (SECRET_ENV, secret)) if not value]
+
+
 _FEEDS = ("iex", "sip", "delayed_sip", "otc", "boats", "overnight")
 _ADJUSTMENTS = ("raw", "split", "dividend", "all")
 _COLUMNS = ["date", "tic", "open", "high", "low", "close", "volume"]
@@ -168,15 +177,14 @@ class AlpacaSource:
     def _get_client(self) -> Any:
         if self._client is not None:
             return self._client
-        key, secret = os.environ.get(KEY_ENV, "").strip(), os.environ.get(SECRET_ENV, "").strip()
+        key, secret, unset = alpaca_keys()
         if self.crypto:
             from alpaca.data.historical import CryptoHistoricalDataClient
 
             if key and secret:
                 return CryptoHistoricalDataClient(api_key=key, secret_key=secret)
             return CryptoHistoricalDataClient()
-        if not (key and secret):
-            unset = [n for n, v in ((KEY_ENV, key), (SECRET_ENV, secret)) if not v]
+        if unset:
             raise DataError(
                 f"alpaca: API keys missing: set the environment variables {KEY_ENV} and {SECRET_ENV} "
                 f"(not set: {', '.join(unset)}); keys are read only from the environment, never from config files"

@@ -22,12 +22,12 @@ Keys come only from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``; they are neve
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from finrl_lite.data_processors.sources.alpaca import KEY_ENV, SECRET_ENV, alpaca_keys
 from finrl_lite.errors import ConfigError, require
 from finrl_lite.trade.brokers.base import (
     Account,
@@ -43,8 +43,6 @@ __all__ = ["AlpacaBroker", "KEY_ENV", "SECRET_ENV", "RetryPolicy"]
 
 logger = logging.getLogger(__name__)
 
-KEY_ENV = "APCA_API_KEY_ID"
-SECRET_ENV = "APCA_API_SECRET_KEY"
 
 T = TypeVar("T")
 
@@ -88,9 +86,8 @@ class RetryPolicy:
 
 
 def _keys() -> tuple[str, str]:
-    key, secret = os.environ.get(KEY_ENV, "").strip(), os.environ.get(SECRET_ENV, "").strip()
-    if not (key and secret):
-        unset = [n for n, v in ((KEY_ENV, key), (SECRET_ENV, secret)) if not v]
+    key, secret, unset = alpaca_keys()
+    if unset:
         raise ConfigError(
             f"--broker alpaca needs the environment variables {KEY_ENV} and {SECRET_ENV} (your Alpaca paper keys; "
             f"not set: {', '.join(unset)}); keys are read only from the environment, never from files"

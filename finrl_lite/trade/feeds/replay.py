@@ -19,15 +19,12 @@ from finrl_lite.data_processors.market_data import MarketData
 from finrl_lite.data_processors.processor import MARKET_COLUMNS
 from finrl_lite.data_processors.sources import make_source
 from finrl_lite.data_processors.sources.base import REQUIRED_COLUMNS
+from finrl_lite.data_processors.splits import DateRange
 from finrl_lite.errors import DataError
 
 __all__ = ["ReplayFeed"]
 
 logger = logging.getLogger(__name__)
-
-
-def _inclusive_end(end: pd.Timestamp) -> pd.Timestamp:
-    return end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end == end.normalize() else end
 
 
 class ReplayFeed:
@@ -73,8 +70,9 @@ class ReplayFeed:
         self._sleep, self._monotonic = sleep, monotonic
         self._series = dict(series or {})
         s = pd.Timestamp(start)
-        e = _inclusive_end(pd.Timestamp(end)) if end is not None else None
-        in_session = (frame["date"] >= s) & ((frame["date"] <= e) if e is not None else True)
+        e = pd.Timestamp(end) if end is not None else None
+        # a date-only end includes that whole day's bars, as a split's does
+        in_session = DateRange.parse("session", s, e).mask(frame["date"].to_numpy()) if e is not None else frame["date"] >= s
         self._history = frame[frame["date"] < s]
         self._session = frame[in_session]
         if self._session.empty:
